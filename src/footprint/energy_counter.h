@@ -23,7 +23,7 @@ const char* ComponentName(Component c);
 class EnergyCounter {
  public:
   virtual ~EnergyCounter() = default;
-  // Stable, human-readable label: "rapl package-0 (socket 0)", "nvml gpu0 NVIDIA H100 80GB HBM3".
+  // Stable, human-readable label: "rapl package-0 (socket 0)", "NVML gpu0 NVIDIA H100 80GB HBM3".
   virtual std::string label() const = 0;
   virtual Component component() const = 0;
   // How the figure is obtained, printed next to it: "RAPL energy_uj counter",
