@@ -103,15 +103,17 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 std::vector<std::string> ClosestNames(std::string_view query,
                                       const std::vector<std::string>& candidates, size_t n) {
   std::string q = NormalizeName(query);
-  std::vector<std::pair<size_t, const std::string*>> scored;
+  std::vector<std::pair<long, const std::string*>> scored;
   scored.reserve(candidates.size());
   for (const std::string& c : candidates) {
     std::string nc = NormalizeName(c);
-    size_t score = EditDistance(q, nc);
-    // A candidate that contains the query (or the reverse) is a better suggestion than one that is
-    // merely short.
-    if (!q.empty() && (nc.find(q) != std::string::npos || q.find(nc) != std::string::npos)) {
-      score = score / 4;
+    // Edit distance, less a bonus for a shared prefix ("a100sxm9" is nearer "a100sxm480gb" than
+    // "a10"), and a candidate that contains the whole query ranks first.
+    size_t prefix = 0;
+    while (prefix < q.size() && prefix < nc.size() && q[prefix] == nc[prefix]) ++prefix;
+    long score = static_cast<long>(EditDistance(q, nc)) - 2 * static_cast<long>(prefix);
+    if (!q.empty() && nc.find(q) != std::string::npos) {
+      score -= 1000;
     }
     scored.emplace_back(score, &c);
   }

@@ -50,3 +50,14 @@ TEST(StringsTest, ClosestNamesPrefersContainment) {
 
 }  // namespace
 }  // namespace sobre
+
+namespace sobre {
+namespace {
+
+TEST(StringsTest, ClosestNamesRanksSharedPrefixesFirst) {
+  std::vector<std::string> names = {"A10", "H100-SXM5-80GB", "A100-SXM4-80GB", "H200"};
+  EXPECT_EQ(ClosestNames("A100-SXM9", names, 1)[0], "A100-SXM4-80GB");
+}
+
+}  // namespace
+}  // namespace sobre
