@@ -16,6 +16,7 @@
 #include "cli/measure_report.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/file.h"
 #include "core/strings.h"
 #include "core/subprocess.h"
 #include "footprint/footprint.h"
@@ -45,6 +46,7 @@ struct MeasureFlags {
   std::optional<double> embodied_kg;
   std::optional<double> lifetime_years;
   std::optional<std::string> hardware_file;
+  std::optional<std::string> intensity_table;
   std::optional<std::string> config_file;
   std::optional<std::string> csv_file;
   std::string project_name = "sobre";
@@ -65,7 +67,7 @@ Status ApplyConfig(MeasureFlags& f) {
        "footprint.pue", "footprint.wue_l_per_kwh", "footprint.cpu_tdp_w", "footprint.ram_gb",
        "footprint.ram_w_per_gb", "footprint.interval_s", "footprint.server",
        "footprint.embodied_kgco2e", "footprint.lifetime_years", "footprint.hardware_file",
-       "footprint.project_name"}));
+       "footprint.intensity_table", "footprint.project_name"}));
   auto str = [&](const char* key, std::optional<std::string>& out) {
     if (!out) out = config.GetString(key);
   };
@@ -78,6 +80,7 @@ Status ApplyConfig(MeasureFlags& f) {
   str("footprint.intensity_file", f.intensity_file);
   str("footprint.server", f.server);
   str("footprint.hardware_file", f.hardware_file);
+  str("footprint.intensity_table", f.intensity_table);
   if (auto p = config.GetString("footprint.project_name")) f.project_name = *p;
   SOBRE_RETURN_IF_ERROR(num("footprint.intensity_g_per_kwh", f.intensity));
   SOBRE_RETURN_IF_ERROR(num("footprint.pue", f.pue));
@@ -142,13 +145,24 @@ StatusOr<IntensityPlan> PlanIntensity(const MeasureFlags& f) {
     SOBRE_ASSIGN_OR_RETURN(plan.series, footprint::IntensitySeries::LoadFile(*f.intensity_file));
     return plan;
   }
+  const footprint::IntensityTable* table = &footprint::IntensityTable::Builtin();
+  std::optional<footprint::IntensityTable> user_table;
+  if (f.intensity_table) {
+    StatusOr<std::string> text = ReadFile(*f.intensity_table, 16u << 20);
+    if (!text.ok()) return text.status().WithContext("--intensity-table");
+    StatusOr<footprint::IntensityTable> parsed =
+        footprint::IntensityTable::Parse(*text, *f.intensity_table);
+    if (!parsed.ok()) return parsed.status().WithContext("--intensity-table");
+    user_table = std::move(*parsed);
+    table = &*user_table;
+  }
   if (f.zone) {
-    StatusOr<Intensity> v = footprint::IntensityTable::Builtin().Lookup(*f.zone);
+    StatusOr<Intensity> v = table->Lookup(*f.zone);
     if (!v.ok()) return v.status().WithContext("--zone");
     plan.fixed = *v;
     return plan;
   }
-  plan.fixed = footprint::IntensityTable::Builtin().World();
+  plan.fixed = table->World();
   return plan;
 }
 
@@ -303,6 +317,9 @@ void AddMeasureCommand(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--lifetime-years", flags->lifetime_years, "Host amortisation period, years");
   cmd->add_option("--hardware-file", flags->hardware_file,
                   "CSV of catalogue rows (kind,...) overriding the shipped hardware catalogue");
+  cmd->add_option("--intensity-table", flags->intensity_table,
+                  "CSV of yearly intensities (columns of data/carbon_intensity.csv) replacing the "
+                  "shipped table");
   cmd->add_option("--config", flags->config_file, "YAML config file (footprint.* settings)");
   cmd->add_option("--csv", flags->csv_file,
                   "Append one row per run to FILE with CodeCarbon's emissions.csv columns");

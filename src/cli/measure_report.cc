@@ -58,7 +58,7 @@ std::string NewRunId() {
 }  // namespace
 
 void ProgressLine::Update(const footprint::MeterSnapshot& s) {
-  if (!enabled_) return;
+  if (!enabled_ || s.elapsed.count() <= 0) return;  // Nothing sampled yet.
   std::fprintf(stderr, "\r\033[K[sobre] %.0f s  %s W  %s Wh machine (%s)  command share %.0f%%",
                s.elapsed.count(), FormatFigure(s.machine_power.value()).c_str(),
                FormatFigure(Wh(s.machine_energy)).c_str(), s.measured ? "measured" : "estimated",
