@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 
 #include "cli/output.h"
+#include "core/csv.h"
 #include "core/file.h"
 #include "core/strings.h"
 
@@ -33,17 +34,6 @@ std::string IntensityLine(const footprint::Intensity& i) {
     line += "\n                 no zone given: this is the world average; pass --zone or --intensity";
   }
   return line;
-}
-
-// CSV field quoting (RFC 4180).
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
 }
 
 std::string NewRunId() {
@@ -216,7 +206,7 @@ Status AppendCodeCarbonCsv(const std::string& path, const MeasureReport& r) {
   const footprint::Intensity& in = fp.inputs.intensity;
   std::vector<std::string> row = {
       FormatUtc(m.end_wall),
-      CsvField(r.project_name),
+      CsvQuote(r.project_name),
       NewRunId(),
       fmt::format("{}", seconds),
       fmt::format("{}", kg),
@@ -229,7 +219,7 @@ Status AppendCodeCarbonCsv(const std::string& path, const MeasureReport& r) {
       fmt::format("{}", ram_kwh),
       fmt::format("{}", ToKilowattHours(fp.energy).value()),
       "",  // country_name
-      in.is_world_fallback ? "" : CsvField(in.zone),
+      in.is_world_fallback ? "" : CsvQuote(in.zone),
       "",  // region
       "",  // cloud_provider
       "",  // cloud_region
@@ -237,9 +227,9 @@ Status AppendCodeCarbonCsv(const std::string& path, const MeasureReport& r) {
       "",  // python_version
       "sobre-0.1.0",
       std::to_string(m.machine.logical_cpus),
-      CsvField(m.machine.cpu_model),
+      CsvQuote(m.machine.cpu_model),
       std::to_string(m.gpu_names.size()),
-      CsvField(Join(m.gpu_names, " | ")),
+      CsvQuote(Join(m.gpu_names, " | ")),
       "",  // longitude
       "",  // latitude
       fmt::format("{}", m.machine.mem_total_gb),

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/csv.h"
 #include "core/file.h"
 #include "core/strings.h"
 #include "footprint/builtin_data.h"
@@ -26,7 +27,6 @@ namespace {
 
 using std::chrono::system_clock;
 
-constexpr size_t kMaxFieldsPerLine = 64;
 constexpr size_t kClosestCount = 3;
 // Above any grid on record (lifecycle coal is about 1,000 g/kWh); a bigger value is a unit error.
 constexpr double kMaxGramsPerKwh = 5000;
@@ -52,78 +52,6 @@ std::string ToUpper(std::string_view s) {
   return out;
 }
 
-struct CsvLine {
-  int line = 0;
-  std::vector<std::string> fields;
-};
-
-// Splits one CSV line; fields may be double-quoted with "" for a literal quote.
-StatusOr<std::vector<std::string>> SplitCsvLine(std::string_view line) {
-  std::vector<std::string> fields;
-  std::string field;
-  size_t i = 0;
-  for (;;) {
-    field.clear();
-    size_t j = i;
-    while (j < line.size() && line[j] == ' ') ++j;
-    if (j < line.size() && line[j] == '"') {
-      i = j + 1;
-      bool closed = false;
-      while (i < line.size()) {
-        if (line[i] == '"') {
-          if (i + 1 < line.size() && line[i + 1] == '"') {
-            field.push_back('"');
-            i += 2;
-            continue;
-          }
-          closed = true;
-          ++i;
-          break;
-        }
-        field.push_back(line[i++]);
-      }
-      if (!closed) return InvalidArgumentError("unterminated quoted field");
-      while (i < line.size() && line[i] == ' ') ++i;
-      if (i < line.size() && line[i] != ',') {
-        return InvalidArgumentError("unexpected text after a quoted field");
-      }
-    } else {
-      size_t end = line.find(',', i);
-      if (end == std::string_view::npos) end = line.size();
-      field.assign(Trim(line.substr(i, end - i)));
-      if (field.find('"') != std::string::npos) {
-        return InvalidArgumentError("stray quote in an unquoted field");
-      }
-      i = end;
-    }
-    fields.push_back(field);
-    if (fields.size() > kMaxFieldsPerLine) return InvalidArgumentError("too many fields");
-    if (i >= line.size()) break;
-    ++i;
-  }
-  return fields;
-}
-
-// Non-blank, non-comment lines split into fields, with 1-based line numbers.
-StatusOr<std::vector<CsvLine>> ReadCsvLines(std::string_view text, std::string_view source) {
-  std::vector<CsvLine> lines;
-  int line_no = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    std::string_view trimmed = Trim(line);
-    if (trimmed.empty() || trimmed.front() == '#') continue;
-    StatusOr<std::vector<std::string>> fields = SplitCsvLine(line);
-    if (!fields.ok()) return fields.status().WithContext(Where(source, line_no));
-    lines.push_back(CsvLine{line_no, std::move(fields).value()});
-  }
-  return lines;
-}
 
 // The value column's other accepted spelling.
 std::string CanonicalSeriesColumn(std::string name) {
