@@ -1,0 +1,74 @@
+// GatewayConfig: what `sobre serve` runs, from a YAML file and flags, validated at start with
+// errors that name the file and the line.
+#ifndef SOBRE_GATEWAY_CONFIG_H_
+#define SOBRE_GATEWAY_CONFIG_H_
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "gateway/http_server.h"
+#include "store/store.h"
+
+namespace sobre::gateway {
+
+// A model clients can ask for, and where it runs.
+struct ModelConfig {
+  std::string name;             // What clients send as "model".
+  std::string upstream;         // OpenAI-compatible base URL, e.g. http://127.0.0.1:9000/v1.
+  std::string upstream_model;   // The model name the upstream knows; default: name.
+  std::string api_key_env;      // Environment variable holding the upstream's API key, if any.
+  std::optional<double> params_b;         // Total parameters, billions (remote footprint).
+  std::optional<double> active_params_b;  // Active parameters for MoE; default params_b.
+  std::vector<std::string> fallbacks;     // Other model names to try, in order.
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds first_byte_timeout{60000};
+  std::chrono::milliseconds total_timeout{600000};
+  int max_retries = 2;          // Retries on connection errors, 429 and 5xx.
+  size_t pool_size = 64;        // Keep-alive connections kept per upstream.
+  int line = 0;                 // Line of the entry in the config file, for messages.
+};
+
+struct KeyConfig {
+  std::string name;
+  std::string key_env;          // Environment variable holding the secret.
+  std::string tenant;
+  bool admin = false;
+  store::Limits limits;
+  int line = 0;
+};
+
+// Where the gateway runs, for carbon and water.
+struct SiteConfig {
+  std::string zone;                       // Grid zone; empty: world average (flagged).
+  std::optional<double> intensity_g_per_kwh;  // Overrides zone.
+  double pue = 1.0;
+  std::optional<double> wue_l_per_kwh;
+};
+
+struct GatewayConfig {
+  HttpServerOptions server;
+  std::string store_url = "sqlite://sobre.db";
+  store::StoreOptions store;
+  SiteConfig site;
+  std::vector<ModelConfig> models;
+  std::vector<KeyConfig> keys;
+  std::string admin_key_env;              // Env var holding an admin secret, optional.
+  size_t max_in_flight = 1024;            // Requests handled at once, across all models.
+  size_t max_queue = 4096;                // Waiting beyond that; more get 503 + retry-after.
+  bool metrics_per_key = false;           // Per-key labels on /metrics (cardinality).
+  std::chrono::milliseconds shutdown_deadline{10000};
+  std::string source;                     // Config file path, or "defaults".
+};
+
+// Reads and validates a config file (unknown keys, bad URLs, duplicate or unknown model names in
+// fallbacks, bad numbers: each an error naming file:line).
+StatusOr<GatewayConfig> LoadGatewayConfig(const std::string& path);
+// The configuration `sobre serve` uses without a file.
+GatewayConfig DefaultGatewayConfig();
+
+}  // namespace sobre::gateway
+
+#endif  // SOBRE_GATEWAY_CONFIG_H_
