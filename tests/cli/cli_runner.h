@@ -43,6 +43,7 @@ class TempDir {
   std::string path_;
 };
 
+#ifdef SOBRE_BINARY
 // Runs `env_prefix sobre args` with /bin/sh; `env_prefix` is "VAR=value ..." or empty.
 inline CliResult RunSobre(const TempDir& dir, const std::string& args,
                           const std::string& env_prefix = "") {
@@ -56,6 +57,7 @@ inline CliResult RunSobre(const TempDir& dir, const std::string& args,
   r.err = dir.Read("stderr");
   return r;
 }
+#endif  // SOBRE_BINARY
 
 }  // namespace sobre::testing
 

@@ -1,0 +1,350 @@
+#include "gateway/config.h"
+
+#include <set>
+
+#include <fmt/core.h>
+#include <yaml-cpp/yaml.h>
+
+#include "core/file.h"
+#include "core/strings.h"
+#include "footprint/intensity.h"
+
+namespace sobre::gateway {
+namespace {
+
+// Reads one YAML mapping, remembering which keys were used so that unknown ones (typos) are
+// reported with their line. All errors carry "file:line: path".
+class MapReader {
+ public:
+  MapReader(const YAML::Node& node, std::string path, const std::string* file)
+      : node_(node), path_(std::move(path)), file_(file) {}
+
+  Status CheckIsMap() const {
+    if (!node_.IsMap()) return Error(node_, "expected a mapping");
+    return OkStatus();
+  }
+
+  Status Error(const YAML::Node& at, std::string_view what) const {
+    return InvalidArgumentError(
+        fmt::format("{}:{}: {}: {}", *file_, at.Mark().line + 1, path_.empty() ? "(top level)" : path_, what));
+  }
+  Status KeyError(const std::string& key, const YAML::Node& at, std::string_view what) const {
+    return InvalidArgumentError(
+        fmt::format("{}:{}: {}: {}", *file_, at.Mark().line + 1, Child(key), what));
+  }
+  std::string Child(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  // The node for `key`, or an undefined node.
+  YAML::Node Get(const std::string& key) {
+    known_.insert(key);
+    return node_[key];
+  }
+
+  Status String(const std::string& key, std::string& out) {
+    YAML::Node n = Get(key);
+    if (!n.IsDefined() || n.IsNull()) return OkStatus();
+    if (!n.IsScalar()) return KeyError(key, n, "expected a string");
+    out = n.Scalar();
+    return OkStatus();
+  }
+
+  Status Double(const std::string& key, std::optional<double>& out, double lo, double hi) {
+    YAML::Node n = Get(key);
+    if (!n.IsDefined() || n.IsNull()) return OkStatus();
+    if (!n.IsScalar()) return KeyError(key, n, "expected a number");
+    StatusOr<double> v = ParseDouble(n.Scalar());
+    if (!v.ok()) return KeyError(key, n, v.status().message());
+    if (*v < lo || *v > hi) {
+      return KeyError(key, n, fmt::format("must be between {:g} and {:g}, got {:g}", lo, hi, *v));
+    }
+    out = *v;
+    return OkStatus();
+  }
+
+  Status Int(const std::string& key, std::optional<int64_t>& out, int64_t lo, int64_t hi) {
+    YAML::Node n = Get(key);
+    if (!n.IsDefined() || n.IsNull()) return OkStatus();
+    if (!n.IsScalar()) return KeyError(key, n, "expected an integer");
+    StatusOr<int64_t> v = ParseInt64(n.Scalar());
+    if (!v.ok()) return KeyError(key, n, v.status().message());
+    if (*v < lo || *v > hi) {
+      return KeyError(key, n, fmt::format("must be between {} and {}, got {}", lo, hi, *v));
+    }
+    out = *v;
+    return OkStatus();
+  }
+
+  Status Bool(const std::string& key, bool& out) {
+    YAML::Node n = Get(key);
+    if (!n.IsDefined() || n.IsNull()) return OkStatus();
+    std::string v = n.IsScalar() ? ToLower(n.Scalar()) : "";
+    if (v == "true" || v == "yes" || v == "on") {
+      out = true;
+    } else if (v == "false" || v == "no" || v == "off") {
+      out = false;
+    } else {
+      return KeyError(key, n, "expected true or false");
+    }
+    return OkStatus();
+  }
+
+  // Call last: fails on the first key that no accessor asked for.
+  Status CheckUnknown() const {
+    std::vector<std::string> known(known_.begin(), known_.end());
+    for (const auto& kv : node_) {
+      std::string key = kv.first.Scalar();
+      if (known_.count(key) == 0) {
+        return KeyError(key, kv.first,
+                        "unknown setting (did you mean: " + Join(ClosestNames(key, known, 3), ", ") + "?)");
+      }
+    }
+    return OkStatus();
+  }
+
+ private:
+  YAML::Node node_;
+  std::string path_;
+  const std::string* file_;
+  std::set<std::string> known_;
+};
+
+Status ParseListen(const std::string& listen, HttpServerOptions& server, const MapReader& r,
+                   const YAML::Node& at) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return r.Error(at, "listen: expected HOST:PORT, got '" + listen + "'");
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  StatusOr<int64_t> port = ParseInt64(listen.substr(colon + 1));
+  if (host.empty() || !port.ok() || *port < 0 || *port > 65535) {
+    return r.Error(at, "listen: expected HOST:PORT with a port from 0 to 65535, got '" + listen + "'");
+  }
+  server.host = host;
+  server.port = static_cast<uint16_t>(*port);
+  return OkStatus();
+}
+
+Status ReadLimits(MapReader& budget, store::Limits& limits) {
+  SOBRE_RETURN_IF_ERROR(budget.Int("tokens_per_day", limits.tokens_per_day, 1, INT64_MAX / 4));
+  SOBRE_RETURN_IF_ERROR(budget.Int("tokens_per_month", limits.tokens_per_month, 1, INT64_MAX / 4));
+  SOBRE_RETURN_IF_ERROR(budget.Double("wh_per_day", limits.wh_per_day, 0, 1e12));
+  SOBRE_RETURN_IF_ERROR(budget.Double("wh_per_month", limits.wh_per_month, 0, 1e12));
+  SOBRE_RETURN_IF_ERROR(budget.Double("co2e_g_per_day", limits.co2e_g_per_day, 0, 1e12));
+  SOBRE_RETURN_IF_ERROR(budget.Double("co2e_g_per_month", limits.co2e_g_per_month, 0, 1e12));
+  SOBRE_RETURN_IF_ERROR(budget.Int("requests_per_minute", limits.requests_per_minute, 1, 1'000'000'000));
+  SOBRE_RETURN_IF_ERROR(budget.Int("tokens_per_minute", limits.tokens_per_minute, 1, INT64_MAX / 4));
+  return budget.CheckUnknown();
+}
+
+std::chrono::milliseconds Ms(std::optional<int64_t> v, std::chrono::milliseconds fallback) {
+  return v ? std::chrono::milliseconds(*v) : fallback;
+}
+
+Status ReadModel(const YAML::Node& node, size_t index, const std::string& file, ModelConfig& m) {
+  MapReader r(node, fmt::format("models[{}]", index), &file);
+  SOBRE_RETURN_IF_ERROR(r.CheckIsMap());
+  m.line = node.Mark().line + 1;
+  SOBRE_RETURN_IF_ERROR(r.String("name", m.name));
+  if (m.name.empty()) return r.Error(node, "every model needs a name (what clients send as \"model\")");
+  SOBRE_RETURN_IF_ERROR(r.String("upstream", m.upstream));
+  if (m.upstream.empty()) return r.Error(node, "model '" + m.name + "' needs an upstream URL");
+  if (!StartsWith(m.upstream, "http://") && !StartsWith(m.upstream, "https://")) {
+    return r.KeyError("upstream", r.Get("upstream"),
+                      "expected an http:// or https:// base URL, got '" + m.upstream + "'");
+  }
+  SOBRE_RETURN_IF_ERROR(r.String("upstream_model", m.upstream_model));
+  if (m.upstream_model.empty()) m.upstream_model = m.name;
+  SOBRE_RETURN_IF_ERROR(r.String("api_key_env", m.api_key_env));
+  SOBRE_RETURN_IF_ERROR(r.Double("params_b", m.params_b, 0.001, 100000));
+  SOBRE_RETURN_IF_ERROR(r.Double("active_params_b", m.active_params_b, 0.001, 100000));
+  YAML::Node fallbacks = r.Get("fallbacks");
+  if (fallbacks.IsDefined() && !fallbacks.IsNull()) {
+    if (!fallbacks.IsSequence()) return r.KeyError("fallbacks", fallbacks, "expected a list of model names");
+    for (const auto& f : fallbacks) {
+      if (!f.IsScalar()) return r.KeyError("fallbacks", f, "expected a model name");
+      m.fallbacks.push_back(f.Scalar());
+    }
+  }
+  std::optional<int64_t> connect, first_byte, total, retries, pool;
+  SOBRE_RETURN_IF_ERROR(r.Int("connect_timeout_ms", connect, 1, 600000));
+  SOBRE_RETURN_IF_ERROR(r.Int("first_byte_timeout_ms", first_byte, 1, 3600000));
+  SOBRE_RETURN_IF_ERROR(r.Int("total_timeout_ms", total, 1, 24 * 3600000));
+  SOBRE_RETURN_IF_ERROR(r.Int("max_retries", retries, 0, 10));
+  SOBRE_RETURN_IF_ERROR(r.Int("pool_size", pool, 0, 100000));
+  m.connect_timeout = Ms(connect, m.connect_timeout);
+  m.first_byte_timeout = Ms(first_byte, m.first_byte_timeout);
+  m.total_timeout = Ms(total, m.total_timeout);
+  if (retries) m.max_retries = static_cast<int>(*retries);
+  if (pool) m.pool_size = static_cast<size_t>(*pool);
+  return r.CheckUnknown();
+}
+
+Status ReadKey(const YAML::Node& node, size_t index, const std::string& file, KeyConfig& k) {
+  MapReader r(node, fmt::format("keys[{}]", index), &file);
+  SOBRE_RETURN_IF_ERROR(r.CheckIsMap());
+  k.line = node.Mark().line + 1;
+  SOBRE_RETURN_IF_ERROR(r.String("name", k.name));
+  if (k.name.empty()) return r.Error(node, "every key needs a name");
+  SOBRE_RETURN_IF_ERROR(r.String("key_env", k.key_env));
+  if (k.key_env.empty()) {
+    return r.Error(node, "key '" + k.name +
+                             "' needs key_env: the environment variable holding its secret "
+                             "(secrets are never written in the config)");
+  }
+  SOBRE_RETURN_IF_ERROR(r.String("tenant", k.tenant));
+  SOBRE_RETURN_IF_ERROR(r.Bool("admin", k.admin));
+  for (const char* section : {"budget", "rate"}) {
+    YAML::Node b = r.Get(section);
+    if (!b.IsDefined() || b.IsNull()) continue;
+    MapReader br(b, r.Child(section), &file);
+    SOBRE_RETURN_IF_ERROR(br.CheckIsMap());
+    SOBRE_RETURN_IF_ERROR(ReadLimits(br, k.limits));
+  }
+  return r.CheckUnknown();
+}
+
+StatusOr<GatewayConfig> Parse(const YAML::Node& root, const std::string& file) {
+  GatewayConfig c = DefaultGatewayConfig();
+  c.source = file;
+  if (!root.IsDefined() || root.IsNull()) return c;
+  MapReader r(root, "", &file);
+  SOBRE_RETURN_IF_ERROR(r.CheckIsMap());
+
+  std::string listen;
+  SOBRE_RETURN_IF_ERROR(r.String("listen", listen));
+  if (!listen.empty()) SOBRE_RETURN_IF_ERROR(ParseListen(listen, c.server, r, r.Get("listen")));
+  SOBRE_RETURN_IF_ERROR(r.String("store", c.store_url));
+  SOBRE_RETURN_IF_ERROR(r.String("admin_key_env", c.admin_key_env));
+  std::optional<int64_t> io_threads;
+  SOBRE_RETURN_IF_ERROR(r.Int("io_threads", io_threads, 1, 256));
+  if (io_threads) c.server.io_threads = static_cast<int>(*io_threads);
+
+  if (YAML::Node tls = r.Get("tls"); tls.IsDefined() && !tls.IsNull()) {
+    MapReader t(tls, "tls", &file);
+    SOBRE_RETURN_IF_ERROR(t.CheckIsMap());
+    SOBRE_RETURN_IF_ERROR(t.String("cert", c.server.tls_cert_file));
+    SOBRE_RETURN_IF_ERROR(t.String("key", c.server.tls_key_file));
+    SOBRE_RETURN_IF_ERROR(t.CheckUnknown());
+    if (c.server.tls_cert_file.empty() != c.server.tls_key_file.empty()) {
+      return t.Error(tls, "give both cert and key files, or neither");
+    }
+  }
+
+  if (YAML::Node site = r.Get("site"); site.IsDefined() && !site.IsNull()) {
+    MapReader s(site, "site", &file);
+    SOBRE_RETURN_IF_ERROR(s.CheckIsMap());
+    SOBRE_RETURN_IF_ERROR(s.String("zone", c.site.zone));
+    if (!c.site.zone.empty()) {
+      StatusOr<footprint::Intensity> z = footprint::IntensityTable::Builtin().Lookup(c.site.zone);
+      if (!z.ok()) return s.KeyError("zone", s.Get("zone"), z.status().message());
+    }
+    SOBRE_RETURN_IF_ERROR(s.Double("intensity_g_per_kwh", c.site.intensity_g_per_kwh, 0, 3000));
+    std::optional<double> pue;
+    SOBRE_RETURN_IF_ERROR(s.Double("pue", pue, 1.0, 5.0));
+    if (pue) c.site.pue = *pue;
+    SOBRE_RETURN_IF_ERROR(s.Double("wue_l_per_kwh", c.site.wue_l_per_kwh, 0, 20));
+    SOBRE_RETURN_IF_ERROR(s.CheckUnknown());
+  }
+
+  if (YAML::Node limits = r.Get("limits"); limits.IsDefined() && !limits.IsNull()) {
+    MapReader l(limits, "limits", &file);
+    SOBRE_RETURN_IF_ERROR(l.CheckIsMap());
+    std::optional<int64_t> body, header, idle, read, write, conns, in_flight, queue, shutdown;
+    SOBRE_RETURN_IF_ERROR(l.Int("max_body_bytes", body, 1024, int64_t{1} << 32));
+    SOBRE_RETURN_IF_ERROR(l.Int("max_header_bytes", header, 1024, 1 << 24));
+    SOBRE_RETURN_IF_ERROR(l.Int("idle_timeout_s", idle, 1, 86400));
+    SOBRE_RETURN_IF_ERROR(l.Int("read_timeout_s", read, 1, 3600));
+    SOBRE_RETURN_IF_ERROR(l.Int("write_timeout_s", write, 1, 3600));
+    SOBRE_RETURN_IF_ERROR(l.Int("max_connections", conns, 1, 10'000'000));
+    SOBRE_RETURN_IF_ERROR(l.Int("max_in_flight", in_flight, 1, 10'000'000));
+    SOBRE_RETURN_IF_ERROR(l.Int("max_queue", queue, 0, 10'000'000));
+    SOBRE_RETURN_IF_ERROR(l.Int("shutdown_deadline_s", shutdown, 0, 3600));
+    SOBRE_RETURN_IF_ERROR(l.CheckUnknown());
+    if (body) c.server.max_body_bytes = static_cast<size_t>(*body);
+    if (header) c.server.max_header_bytes = static_cast<size_t>(*header);
+    if (idle) c.server.idle_timeout = std::chrono::seconds(*idle);
+    if (read) c.server.read_timeout = std::chrono::seconds(*read);
+    if (write) c.server.write_timeout = std::chrono::seconds(*write);
+    if (conns) c.server.max_connections = static_cast<size_t>(*conns);
+    if (in_flight) c.max_in_flight = static_cast<size_t>(*in_flight);
+    if (queue) c.max_queue = static_cast<size_t>(*queue);
+    if (shutdown) c.shutdown_deadline = std::chrono::seconds(*shutdown);
+  }
+
+  if (YAML::Node ledger = r.Get("ledger"); ledger.IsDefined() && !ledger.IsNull()) {
+    MapReader l(ledger, "ledger", &file);
+    SOBRE_RETURN_IF_ERROR(l.CheckIsMap());
+    std::optional<int64_t> interval, batch;
+    SOBRE_RETURN_IF_ERROR(l.Int("flush_interval_ms", interval, 1, 60000));
+    SOBRE_RETURN_IF_ERROR(l.Int("max_batch", batch, 1, 1'000'000));
+    SOBRE_RETURN_IF_ERROR(l.CheckUnknown());
+    if (interval) c.store.ledger_flush_interval = std::chrono::milliseconds(*interval);
+    if (batch) c.store.ledger_max_batch = static_cast<size_t>(*batch);
+  }
+
+  if (YAML::Node metrics = r.Get("metrics"); metrics.IsDefined() && !metrics.IsNull()) {
+    MapReader m(metrics, "metrics", &file);
+    SOBRE_RETURN_IF_ERROR(m.CheckIsMap());
+    SOBRE_RETURN_IF_ERROR(m.Bool("per_key_labels", c.metrics_per_key));
+    SOBRE_RETURN_IF_ERROR(m.CheckUnknown());
+  }
+
+  if (YAML::Node models = r.Get("models"); models.IsDefined() && !models.IsNull()) {
+    if (!models.IsSequence()) return r.KeyError("models", models, "expected a list of models");
+    std::set<std::string> names;
+    for (size_t i = 0; i < models.size(); ++i) {
+      ModelConfig m;
+      SOBRE_RETURN_IF_ERROR(ReadModel(models[i], i, file, m));
+      if (!names.insert(m.name).second) {
+        return InvalidArgumentError(fmt::format("{}:{}: models[{}]: model '{}' is declared twice",
+                                                file, m.line, i, m.name));
+      }
+      c.models.push_back(std::move(m));
+    }
+    for (const ModelConfig& m : c.models) {
+      for (const std::string& f : m.fallbacks) {
+        if (f == m.name || names.count(f) == 0) {
+          return InvalidArgumentError(fmt::format(
+              "{}:{}: model '{}': fallback '{}' {}", file, m.line, m.name, f,
+              f == m.name ? "is the model itself" : "is not a declared model"));
+        }
+      }
+    }
+  }
+
+  if (YAML::Node keys = r.Get("keys"); keys.IsDefined() && !keys.IsNull()) {
+    if (!keys.IsSequence()) return r.KeyError("keys", keys, "expected a list of keys");
+    std::set<std::string> names;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      KeyConfig k;
+      SOBRE_RETURN_IF_ERROR(ReadKey(keys[i], i, file, k));
+      if (!names.insert(k.name).second) {
+        return InvalidArgumentError(
+            fmt::format("{}:{}: keys[{}]: key '{}' is declared twice", file, k.line, i, k.name));
+      }
+      c.keys.push_back(std::move(k));
+    }
+  }
+  SOBRE_RETURN_IF_ERROR(r.CheckUnknown());
+  return c;
+}
+
+}  // namespace
+
+GatewayConfig DefaultGatewayConfig() {
+  GatewayConfig c;
+  c.source = "defaults";
+  return c;
+}
+
+StatusOr<GatewayConfig> LoadGatewayConfig(const std::string& path) {
+  SOBRE_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 4u << 20));
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgumentError(fmt::format("{}:{}: {}", path, e.mark.line + 1, e.msg));
+  }
+  return Parse(root, path);
+}
+
+}  // namespace sobre::gateway

@@ -1,0 +1,97 @@
+#include "gateway/config.h"
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "tests/cli/cli_runner.h"
+
+namespace sobre::gateway {
+namespace {
+
+StatusOr<GatewayConfig> LoadText(const std::string& text) {
+  static sobre::testing::TempDir dir;
+  std::string path = dir.Write("sobre.yaml", text);
+  return LoadGatewayConfig(path);
+}
+
+TEST(GatewayConfigTest, TheIssueExampleLoads) {
+  auto c = LoadText(R"(listen: 127.0.0.1:8080
+store: sqlite:///var/lib/sobre/sobre.db      # or postgres://user@host/db
+site: { zone: FR, pue: 1.2, wue_l_per_kwh: 0.5 }
+models:
+  - name: small                                # the name clients send
+    upstream: http://127.0.0.1:9000/v1         # OpenAI-compatible base URL
+    upstream_model: qwen2.5-0.5b-instruct
+    api_key_env: UPSTREAM_KEY                  # optional
+    params_b: 0.5                              # for estimating remote footprints
+    fallbacks: [medium]
+  - name: medium
+    upstream: https://api.example.com/v1
+    params_b: 7
+keys:                                          # optional; also `sobre keys create`
+  - { name: dev, key_env: SOBRE_DEV_KEY, budget: { co2e_g_per_day: 50 } }
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->server.host, "127.0.0.1");
+  EXPECT_EQ(c->server.port, 8080);
+  EXPECT_EQ(c->store_url, "sqlite:///var/lib/sobre/sobre.db");
+  EXPECT_EQ(c->site.zone, "FR");
+  EXPECT_DOUBLE_EQ(c->site.pue, 1.2);
+  EXPECT_DOUBLE_EQ(*c->site.wue_l_per_kwh, 0.5);
+  ASSERT_EQ(c->models.size(), 2u);
+  EXPECT_EQ(c->models[0].upstream_model, "qwen2.5-0.5b-instruct");
+  EXPECT_EQ(c->models[0].fallbacks, std::vector<std::string>{"medium"});
+  EXPECT_EQ(c->models[1].upstream_model, "medium");  // Defaults to the name.
+  ASSERT_EQ(c->keys.size(), 1u);
+  EXPECT_DOUBLE_EQ(*c->keys[0].limits.co2e_g_per_day, 50);
+  EXPECT_FALSE(c->keys[0].limits.tokens_per_day.has_value());
+}
+
+TEST(GatewayConfigTest, EmptyFileIsTheDefaults) {
+  auto c = LoadText("");
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->models.empty());
+  EXPECT_EQ(c->server.port, 8080);
+}
+
+struct BadCase {
+  const char* yaml;
+  const char* expect;  // Substring of the error, with the line.
+};
+
+TEST(GatewayConfigTest, ErrorsNameFileLineAndSetting) {
+  const BadCase cases[] = {
+      {"listen: 127.0.0.1\n", ":1: (top level): listen: expected HOST:PORT"},
+      {"listen: localhost:99999\n", "port from 0 to 65535"},
+      {"site:\n  zone: FR\n  peu: 1.2\n", ":3: site.peu: unknown setting (did you mean: pue"},
+      {"site: { pue: 0.7 }\n", "site.pue: must be between 1 and 5"},
+      {"site: { zone: Atlantis }\n", "site.zone: unknown"},
+      {"models:\n  - name: a\n    upstream: ftp://x\n", ":3: models[0].upstream: expected an http://"},
+      {"models:\n  - name: a\n    upstream: http://x/v1\n    fallbacks: [b]\n", "fallback 'b' is not a declared model"},
+      {"models:\n  - name: a\n    upstream: http://x/v1\n  - name: a\n    upstream: http://y/v1\n", ":4: models[1]: model 'a' is declared twice"},
+      {"models:\n  - upstream: http://x/v1\n", "every model needs a name"},
+      {"keys:\n  - { name: dev }\n", "needs key_env"},
+      {"keys:\n  - { name: dev, key_env: K, budget: { co2e_per_day: 5 } }\n", "keys[0].budget.co2e_per_day: unknown setting"},
+      {"keys:\n  - { name: dev, key_env: K, budget: { tokens_per_day: -5 } }\n", "tokens_per_day: must be between"},
+      {"models: [1, 2\n", "sobre.yaml:"},
+      {"tls: { cert: a.pem }\n", "give both cert and key"},
+      {"storre: x\n", "unknown setting (did you mean: store"},
+  };
+  for (const BadCase& c : cases) {
+    auto r = LoadText(c.yaml);
+    ASSERT_FALSE(r.ok()) << c.yaml;
+    EXPECT_NE(r.status().message().find(c.expect), std::string::npos)
+        << "yaml:\n" << c.yaml << "error: " << r.status().message();
+    EXPECT_NE(r.status().message().find("sobre.yaml:"), std::string::npos) << r.status().message();
+  }
+}
+
+TEST(GatewayConfigTest, MissingFileIsAnError) {
+  auto r = LoadGatewayConfig("/nonexistent/sobre.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("/nonexistent/sobre.yaml"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sobre::gateway
