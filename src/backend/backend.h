@@ -83,6 +83,9 @@ class Backend {
   virtual bool is_local() const = 0;
   virtual boost::asio::awaitable<StatusOr<BackendResult>> Call(BackendRequest request,
                                                                StreamSink* sink) = 0;
+  // Closes idle pooled connections. Call after the server's threads have stopped and before its
+  // io_context is destroyed (the connections belong to it). Default: nothing to release.
+  virtual void ReleaseConnections() {}
 };
 
 }  // namespace sobre::backend

@@ -133,6 +133,7 @@ class UpstreamBackend::Impl {
     return s;
   }
   size_t idle_connections() const { return pool_.idle(); }
+  void ReleaseConnections() { pool_.Clear(); }
 
  private:
   const std::string& name_for_logs() const { return options_.base_url; }
@@ -646,6 +647,8 @@ std::string UpstreamBackend::name() const { return "upstream:" + impl_->options(
 bool UpstreamBackend::is_local() const { return impl_->options().is_local; }
 UpstreamStats UpstreamBackend::stats() const { return impl_->stats(); }
 size_t UpstreamBackend::idle_connections() const { return impl_->idle_connections(); }
+
+void UpstreamBackend::ReleaseConnections() { impl_->ReleaseConnections(); }
 
 asio::awaitable<StatusOr<BackendResult>> UpstreamBackend::Call(BackendRequest request,
                                                                StreamSink* sink) {

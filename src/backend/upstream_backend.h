@@ -97,6 +97,8 @@ class UpstreamBackend final : public Backend {
   boost::asio::awaitable<StatusOr<BackendResult>> Call(BackendRequest request,
                                                        StreamSink* sink) override;
 
+  void ReleaseConnections() override;
+
   UpstreamStats stats() const;
   // Idle connections in the pool now.
   size_t idle_connections() const;

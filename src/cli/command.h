@@ -28,6 +28,8 @@ int ReportError(std::string_view command, const Status& status);
 
 void AddMeasureCommand(CLI::App& app, CliContext& ctx);
 void AddEstimateCommand(CLI::App& app, CliContext& ctx);
+void AddServeCommand(CLI::App& app, CliContext& ctx);
+void AddKeysCommand(CLI::App& app, CliContext& ctx);
 
 }  // namespace sobre::cli
 

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   sobre::cli::CliContext ctx;
   sobre::cli::AddMeasureCommand(app, ctx);
   sobre::cli::AddEstimateCommand(app, ctx);
+  sobre::cli::AddServeCommand(app, ctx);
+  sobre::cli::AddKeysCommand(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -735,7 +735,7 @@ boost::asio::any_io_executor HttpServer::executor() {
   return impl_->ioc->get_executor();
 }
 
-void HttpServer::Stop(std::chrono::milliseconds deadline) {
+void HttpServer::Stop(std::chrono::milliseconds deadline, const std::function<void()>& before_destroy) {
   Impl& s = *impl_;
   if (!s.running) return;
   s.running = false;
@@ -768,6 +768,9 @@ void HttpServer::Stop(std::chrono::milliseconds deadline) {
   s.threads.clear();  // Joins.
   s.acceptor.reset();
   s.accept_strand.reset();
+  // Sockets that outlive the threads but belong to this io_context (a backend's pooled upstream
+  // connections) must go before it does.
+  if (before_destroy) before_destroy();
   // Destroys the coroutines of handlers that outlived the deadline while the core still exists.
   s.ioc.reset();
 }

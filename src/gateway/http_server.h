@@ -91,8 +91,9 @@ class HttpServer {
   boost::asio::any_io_executor executor();
 
   // Graceful shutdown: stops accepting, lets in-flight requests finish until `deadline`, then
-  // closes what is left, and joins the threads.
-  void Stop(std::chrono::milliseconds deadline);
+  // closes what is left and joins the threads. `before_destroy` then runs, before the io_context is
+  // destroyed: release there anything holding its sockets (a backend's pooled connections).
+  void Stop(std::chrono::milliseconds deadline, const std::function<void()>& before_destroy = {});
 
   // Number of requests being handled right now.
   size_t in_flight() const;

@@ -1,1 +1,10 @@
 # Tests of the OpenAI API layer.
+sobre_test(api_errors_test api_errors_test.cc sobre_gateway)
+sobre_test(api_sse_test api_sse_test.cc sobre_gateway)
+sobre_test(api_validate_test api_validate_test.cc sobre_gateway)
+sobre_test(api_rate_limiter_test api_rate_limiter_test.cc sobre_gateway)
+sobre_test(api_admission_test api_admission_test.cc sobre_gateway)
+sobre_test(api_footprint_test api_footprint_test.cc sobre_gateway)
+sobre_test(metrics_test metrics_test.cc sobre_gateway)
+sobre_test(api_auth_test api_auth_test.cc sobre_gateway)
+sobre_test(gateway_test gateway_test.cc sobre_gateway)

@@ -47,6 +47,15 @@ void ConnectionPool::Put(std::unique_ptr<Connection> conn) {
   }
 }
 
+void ConnectionPool::Clear() {
+  std::vector<Idle> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    dropped.swap(idle_);
+  }
+  // Destroyed here, outside the lock.
+}
+
 size_t ConnectionPool::idle() const {
   std::lock_guard<std::mutex> lock(mu_);
   return idle_.size();

@@ -28,6 +28,8 @@ class ConnectionPool {
   void Put(std::unique_ptr<Connection> conn);
 
   size_t idle() const;
+  // Drops every idle connection.
+  void Clear();
 
  private:
   struct Idle {

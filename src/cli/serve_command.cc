@@ -1,0 +1,194 @@
+// `sobre serve`: the OpenAI-compatible gateway. Reads the config, opens the store, builds one
+// backend per model and runs the HTTP server until SIGTERM or SIGINT, then drains gracefully.
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include "backend/upstream_backend.h"
+#include "cli/command.h"
+#include "core/clock.h"
+#include "core/file.h"
+#include "gateway/config.h"
+#include "gateway/gateway.h"
+#include "gateway/http_server.h"
+#include "store/store.h"
+
+namespace sobre::cli {
+namespace {
+
+struct ServeFlags {
+  std::optional<std::string> config_file;
+  std::optional<std::string> listen;
+  std::optional<std::string> store_url;
+  std::optional<int> io_threads;
+  std::optional<std::string> port_file;
+};
+
+StatusOr<gateway::GatewayConfig> ResolveConfig(const ServeFlags& f) {
+  gateway::GatewayConfig config = gateway::DefaultGatewayConfig();
+  if (f.config_file) {
+    SOBRE_ASSIGN_OR_RETURN(config, gateway::LoadGatewayConfig(*f.config_file));
+  }
+  if (f.listen) {
+    size_t colon = f.listen->rfind(':');
+    char* end = nullptr;
+    long port = colon == std::string::npos ? -1 : std::strtol(f.listen->c_str() + colon + 1, &end, 10);
+    if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535 || *end != '\0') {
+      return InvalidArgumentError("--listen: expected HOST:PORT, got '" + *f.listen + "'");
+    }
+    config.server.host = f.listen->substr(0, colon);
+    config.server.port = static_cast<uint16_t>(port);
+  }
+  if (f.store_url) config.store_url = *f.store_url;
+  if (f.io_threads) {
+    if (*f.io_threads < 1 || *f.io_threads > 256) {
+      return InvalidArgumentError("--io-threads must be between 1 and 256");
+    }
+    config.server.io_threads = *f.io_threads;
+  }
+  return config;
+}
+
+// Secrets come from the environment, never from the config file.
+StatusOr<std::string> SecretFromEnv(const std::string& var, const std::string& what) {
+  const char* v = std::getenv(var.c_str());
+  if (v == nullptr || *v == '\0') {
+    return InvalidArgumentError(what + ": environment variable " + var + " is not set");
+  }
+  return std::string(v);
+}
+
+Status RegisterConfigKeys(const gateway::GatewayConfig& config, store::Store& store) {
+  for (const gateway::KeyConfig& k : config.keys) {
+    SOBRE_ASSIGN_OR_RETURN(std::string secret,
+                           SecretFromEnv(k.key_env, fmt::format("{}:{}: key '{}'", config.source, k.line, k.name)));
+    StatusOr<store::ApiKey> key = store.UpsertKey({k.name, k.tenant, k.admin, k.limits}, secret);
+    if (!key.ok()) return key.status().WithContext("key '" + k.name + "'");
+  }
+  if (!config.admin_key_env.empty()) {
+    SOBRE_ASSIGN_OR_RETURN(std::string secret, SecretFromEnv(config.admin_key_env, "admin_key_env"));
+    StatusOr<store::ApiKey> key = store.UpsertKey({"admin", "admin", true, {}}, secret);
+    if (!key.ok()) return key.status().WithContext("admin key");
+  }
+  return OkStatus();
+}
+
+StatusOr<std::map<std::string, std::unique_ptr<backend::Backend>>> MakeBackends(
+    const gateway::GatewayConfig& config) {
+  std::map<std::string, std::unique_ptr<backend::Backend>> backends;
+  for (const gateway::ModelConfig& m : config.models) {
+    backend::UpstreamOptions o;
+    o.base_url = m.upstream;
+    o.model = m.upstream_model;
+    if (!m.api_key_env.empty()) {
+      SOBRE_ASSIGN_OR_RETURN(o.api_key, SecretFromEnv(m.api_key_env, "model '" + m.name + "'"));
+    }
+    o.connect_timeout = m.connect_timeout;
+    o.first_byte_timeout = m.first_byte_timeout;
+    o.total_timeout = m.total_timeout;
+    o.max_retries = m.max_retries;
+    o.pool_size = m.pool_size;
+    StatusOr<std::unique_ptr<backend::UpstreamBackend>> b = backend::UpstreamBackend::Create(o);
+    if (!b.ok()) return b.status().WithContext(fmt::format("{}:{}: model '{}'", config.source, m.line, m.name));
+    backends.emplace(m.name, std::move(*b));
+  }
+  return backends;
+}
+
+// Each stream holds two sockets (client and upstream): lift the soft descriptor limit to the hard
+// one so that thousands of streams do not fail at the common default of 1024.
+void RaiseFileLimit() {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+int RunServe(const ServeFlags& f) {
+  RaiseFileLimit();
+  StatusOr<gateway::GatewayConfig> config = ResolveConfig(f);
+  if (!config.ok()) return ReportError("serve", config.status());
+
+  StatusOr<std::unique_ptr<store::Store>> store = store::OpenStore(config->store_url, config->store);
+  if (!store.ok()) return ReportError("serve", store.status().WithContext("store " + config->store_url));
+  if (Status s = RegisterConfigKeys(*config, **store); !s.ok()) return ReportError("serve", s);
+  auto backends = MakeBackends(*config);
+  if (!backends.ok()) return ReportError("serve", backends.status());
+
+  // Block the shutdown signals before any thread starts, then wait for them on this thread.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  // Keep plain pointers to release the backends' pooled connections after the server stops.
+  std::vector<backend::Backend*> backend_ptrs;
+  for (auto& [name, b] : *backends) backend_ptrs.push_back(b.get());
+  gateway::Gateway gw(*config, **store, std::move(*backends), SystemClock());
+  gateway::HttpServer server(config->server);
+  gw.RegisterRoutes(server);
+  if (Status s = server.Start(); !s.ok()) return ReportError("serve", s);
+
+  StatusOr<std::vector<store::ApiKey>> keys = (*store)->ListKeys();
+  bool open = keys.ok() && keys->empty();
+  std::printf("listening %s:%u\n", config->server.host.c_str(), server.port());
+  std::fflush(stdout);
+  std::fprintf(stderr,
+               "sobre serve: %s://%s:%u, %zu model(s), store %s, %s\n",
+               config->server.tls_cert_file.empty() ? "http" : "https", config->server.host.c_str(),
+               server.port(), config->models.size(), config->store_url.c_str(),
+               open ? "no API keys: open access (create one with `sobre keys create`)"
+                    : "API keys required");
+  if (f.port_file) {
+    if (Status s = AppendToFile(*f.port_file, std::to_string(server.port()) + "\n"); !s.ok()) {
+      ReportError("serve", s.WithContext("--port-file"));
+    }
+  }
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::fprintf(stderr, "sobre serve: %s received, draining (deadline %lld ms)\n",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT",
+               static_cast<long long>(config->shutdown_deadline.count()));
+  gw.SetDraining();
+  server.Stop(config->shutdown_deadline, [&backend_ptrs] {
+    for (backend::Backend* b : backend_ptrs) b->ReleaseConnections();
+  });
+  if (Status s = (*store)->Flush(); !s.ok()) {
+    return ReportError("serve", s.WithContext("flushing the ledger"));
+  }
+  std::fprintf(stderr, "sobre serve: stopped; ledger flushed\n");
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, CliContext& ctx) {
+  auto f = std::make_shared<ServeFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "Run the OpenAI-compatible gateway: /v1/chat/completions, /v1/completions, /v1/embeddings,\n"
+      "/v1/models, /healthz, /readyz, /metrics. Every response carries its energy, CO2e, water and\n"
+      "embodied footprint (usage.footprint and x-sobre-* headers). SIGTERM drains gracefully.");
+  cmd->add_option("--config", f->config_file, "YAML config (listen, store, site, models, keys)");
+  cmd->add_option("--listen", f->listen, "HOST:PORT to listen on (overrides the config; port 0 picks one)");
+  cmd->add_option("--store", f->store_url, "sqlite:///path.db or postgres://user@host/db");
+  cmd->add_option("--io-threads", f->io_threads, "Threads serving connections");
+  cmd->add_option("--port-file", f->port_file, "Write the bound port to FILE (for scripts and tests)");
+  cmd->callback([f, &ctx] { ctx.exit_code = RunServe(*f); });
+}
+
+}  // namespace sobre::cli

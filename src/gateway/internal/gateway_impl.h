@@ -1,0 +1,125 @@
+// Gateway::Impl, shared by the files that implement the gateway: gateway.cc (set-up, the checks
+// before dispatch, settle/ledger/metrics, routes) and gateway_dispatch.cc (calls to backends,
+// fallbacks, streaming).
+#ifndef SOBRE_GATEWAY_INTERNAL_GATEWAY_IMPL_H_
+#define SOBRE_GATEWAY_INTERNAL_GATEWAY_IMPL_H_
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+
+#include "backend/backend.h"
+#include "core/clock.h"
+#include "gateway/admission.h"
+#include "gateway/auth.h"
+#include "gateway/config.h"
+#include "gateway/errors.h"
+#include "gateway/exchange.h"
+#include "gateway/gateway.h"
+#include "gateway/http_server.h"
+#include "gateway/metrics.h"
+#include "gateway/openai_validate.h"
+#include "gateway/rate_limiter.h"
+#include "gateway/request_footprint.h"
+#include "store/store.h"
+
+namespace sobre::gateway {
+namespace internal {
+
+struct ModelEntry {
+  const ModelConfig* config = nullptr;
+  backend::Backend* backend = nullptr;   // Null when no backend was given for the model.
+  std::string upstream_model;            // The name the backend knows.
+  ModelSize size;
+  ModelSize bound_size;                  // The largest of the candidates, for reservations.
+  std::vector<const ModelEntry*> candidates;  // This model, then its fallbacks, with backends.
+};
+
+backend::Endpoint EndpointOf(Operation op);
+HttpHeaders JsonHeaders();
+std::chrono::nanoseconds NonNegative(std::chrono::nanoseconds d);
+// Sets usage's token counts when the backend counted them itself (the upstream sent none), and
+// adds the footprint.
+void FillUsage(boost::json::object& usage, const backend::Usage& counted, Operation op,
+               boost::json::object footprint);
+// body["usage"] as an object (created if absent).
+boost::json::object& UsageObject(boost::json::object& body);
+// Streams ask every backend for usage, whatever the client asked: the ledger and budgets need it.
+void AskForStreamUsage(boost::json::object& body);
+// The body for a fallback, parsed again from the request: the previous attempt consumed its copy,
+// and re-parsing on this rare path is cheaper than copying every request's body up front.
+void RebuildBody(const HttpRequest& req, bool stream, boost::json::object& body);
+
+}  // namespace internal
+
+// Thread contract: immutable after construction apart from its thread-safe members (auth cache,
+// rate limiter, admission, metrics, draining flag); one Exchange per request coroutine.
+struct Gateway::Impl {
+  Impl(const GatewayConfig& cfg, store::Store& st,
+       std::map<std::string, std::unique_ptr<backend::Backend>> bks, const Clock& clk);
+
+  class Sink;
+
+  // gateway.cc: a request from arrival to its last byte, then settle, ledger and metrics.
+  boost::asio::awaitable<void> HandleInference(Operation op, const HttpRequest& req,
+                                               ResponseWriter& w);
+  // Checks (auth, body, model, rate limit), admission, reservation, then dispatch.
+  boost::asio::awaitable<void> Pipeline(Exchange& x, const HttpRequest& req, ResponseWriter& w);
+  // The checks before admission; an error to send, or nullopt with `body` and `model` set.
+  std::optional<ApiError> Check(Exchange& x, const HttpRequest& req, boost::json::object& body,
+                                const internal::ModelEntry*& model);
+  // Reserves the request's upper-bound cost when the key has budgets.
+  std::optional<ApiError> ReserveBudget(Exchange& x, const internal::ModelEntry& model);
+  // Sends `error` with x.error_headers unless a response has started; records it in `x`.
+  boost::asio::awaitable<void> SendError(Exchange& x, ResponseWriter& w, const ApiError& error);
+  boost::asio::awaitable<void> HandleModels(const HttpRequest& req, ResponseWriter& w,
+                                            const std::string* body);
+  boost::asio::awaitable<void> HandleHealth(ResponseWriter& w);
+  boost::asio::awaitable<void> HandleReady(ResponseWriter& w);
+  boost::asio::awaitable<void> HandleMetrics(ResponseWriter& w);
+  // Sets x.overhead and x.footprint: the answering backend's share (if it produced anything)
+  // plus the gateway's.
+  void ComputeFootprint(Exchange& x, const internal::ModelEntry* answered,
+                        std::chrono::nanoseconds backend_latency, std::optional<Joules> energy);
+  // Settles the reservation, corrects the token bucket, appends the ledger row, records metrics.
+  void Finish(Exchange& x);
+
+  // gateway_dispatch.cc: the model's candidates in order, falling back on fallback-eligible
+  // errors while nothing has been sent to the client.
+  boost::asio::awaitable<void> Dispatch(Exchange& x, const HttpRequest& req,
+                                        const internal::ModelEntry& model,
+                                        boost::json::object body, ResponseWriter& w);
+  boost::asio::awaitable<void> DispatchStream(Exchange& x, const HttpRequest& req,
+                                              const internal::ModelEntry& model,
+                                              boost::json::object body, ResponseWriter& w);
+  HttpHeaders BaseHeaders(const Exchange& x, std::string_view content_type) const;
+  const internal::ModelEntry* FindModel(std::string_view name) const;
+
+  const GatewayConfig config;
+  store::Store& store;
+  const std::map<std::string, std::unique_ptr<backend::Backend>> backends;
+  const Clock& clock;
+  FootprintModel footprint;
+  Authenticator auth;
+  RateLimiter rate_limiter;
+  AdmissionController admission;
+  GatewayMetrics metrics;
+  std::vector<internal::ModelEntry> models;
+  std::unordered_map<std::string_view, size_t> model_index;
+  std::string models_list_body;                  // GET /v1/models, built once.
+  std::vector<std::string> model_bodies;         // GET /v1/models/{id}, by model index.
+  std::atomic<bool> draining{false};
+};
+
+}  // namespace sobre::gateway
+
+#endif  // SOBRE_GATEWAY_INTERNAL_GATEWAY_IMPL_H_
