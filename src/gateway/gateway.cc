@@ -388,8 +388,11 @@ std::optional<ApiError> Gateway::Impl::ReserveBudget(Exchange& x, const ModelEnt
   AddRateLimitHeaders(x.error_headers, x.rate);
   return ApiError{ApiErrorKind::kInsufficientQuota,
                   fmt::format("You exceeded your current quota: budget {} of key {} is {} and {} "
-                              "is used or reserved. It resets in {}.",
-                              r->limit_name, x.caller.key->name, r->limit, r->used,
+                              "is used or reserved; this request reserves up to {} tokens ({} "
+                              "prompt + {} output: set max_tokens to reserve less). It resets in "
+                              "{}.",
+                              r->limit_name, x.caller.key->name, r->limit, r->used, bound.tokens,
+                              x.info.prompt_tokens_estimate, reserved_output,
                               FormatResetDuration(reset)),
                   ""};
 }
