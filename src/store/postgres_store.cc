@@ -460,4 +460,126 @@ StatusOr<std::vector<LedgerRow>> PostgresStore::ReadLedger(TimePoint from, TimeP
   return rows;
 }
 
+namespace {
+
+// Reads row `i` of a result selected with kCacheEntryColumns.
+CacheEntryRecord ReadCacheEntry(const pg_result* p, int i) {
+  CacheEntryRecord e;
+  e.id = internal::PgText(p, i, 0);
+  e.key = internal::PgText(p, i, 1);
+  e.tenant = internal::PgText(p, i, 2);
+  e.model = internal::PgText(p, i, 3);
+  e.endpoint = internal::PgText(p, i, 4);
+  e.created = internal::FromUnixMicros(internal::PgInt(p, i, 5));
+  e.expires = internal::FromUnixMicros(internal::PgInt(p, i, 6));
+  e.body = internal::PgText(p, i, 7);
+  e.prompt_tokens = internal::PgInt(p, i, 8);
+  e.completion_tokens = internal::PgInt(p, i, 9);
+  e.energy_wh = internal::PgDouble(p, i, 10);
+  e.co2e_g = internal::PgDouble(p, i, 11);
+  e.water_ml = internal::PgDouble(p, i, 12);
+  e.embodied_co2e_g = internal::PgDouble(p, i, 13);
+  e.method = internal::PgText(p, i, 14);
+  return e;
+}
+
+}  // namespace
+
+Status PostgresStore::PutCacheEntry(const CacheEntryRecord& e) {
+  PgParams params;
+  params.Add(std::string_view(e.id))
+      .Add(std::string_view(e.key))
+      .Add(std::string_view(e.tenant))
+      .Add(std::string_view(e.model))
+      .Add(std::string_view(e.endpoint))
+      .Add(internal::ToUnixMicros(e.created))
+      .Add(internal::ToUnixMicros(e.expires))
+      .Add(std::string_view(e.body))
+      .Add(e.prompt_tokens)
+      .Add(e.completion_tokens)
+      .Add(e.energy_wh)
+      .Add(e.co2e_g)
+      .Add(e.water_ml)
+      .Add(e.embodied_co2e_g)
+      .Add(std::string_view(e.method));
+  auto put = WithRetries([&](PgConn& conn) {
+    return conn.Exec(
+        Cat("INSERT INTO cache_entries (", internal::kCacheEntryColumns,
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
+            "ON CONFLICT (tenant, key) DO UPDATE SET id = excluded.id, "
+            "model = excluded.model, endpoint = excluded.endpoint, "
+            "created_us = excluded.created_us, expires_us = excluded.expires_us, "
+            "body = excluded.body, prompt_tokens = excluded.prompt_tokens, "
+            "completion_tokens = excluded.completion_tokens, energy_wh = excluded.energy_wh, "
+            "co2e_g = excluded.co2e_g, water_ml = excluded.water_ml, "
+            "embodied_co2e_g = excluded.embodied_co2e_g, method = excluded.method"),
+        params);
+  });
+  if (!put.ok()) return put.status().WithContext("storing cache entry " + e.id);
+  return OkStatus();
+}
+
+StatusOr<int64_t> PostgresStore::DeleteCacheEntries(std::span<const std::string> ids) {
+  if (ids.empty()) return int64_t{0};
+  // One statement with the ids as a text[] literal: each id is hex, but quote it anyway.
+  std::string array = "{";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) array += ',';
+    array += '"';
+    for (char c : ids[i]) {
+      if (c == '"' || c == '\\') array += '\\';
+      array += c;
+    }
+    array += '"';
+  }
+  array += '}';
+  PgParams params;
+  params.Add(std::string_view(array));
+  SOBRE_ASSIGN_OR_RETURN(PgResult r, WithRetries([&](PgConn& conn) {
+                           return conn.Exec(
+                               "DELETE FROM cache_entries WHERE id = ANY($1::text[]) RETURNING 1",
+                               params);
+                         }));
+  return int64_t{internal::PgRows(r.get())};
+}
+
+StatusOr<std::vector<CacheEntryRecord>> PostgresStore::LoadCacheEntries(TimePoint now,
+                                                                        size_t limit) {
+  std::vector<CacheEntryRecord> entries;
+  if (limit == 0) return entries;
+  PgParams params;
+  params.Add(internal::ToUnixMicros(now))
+      .Add(static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  SOBRE_ASSIGN_OR_RETURN(PgResult r, WithRetries([&](PgConn& conn) {
+                           return conn.Exec(Cat("SELECT ", internal::kCacheEntryColumns,
+                                                " FROM cache_entries WHERE expires_us > $1 "
+                                                "ORDER BY created_us DESC, id LIMIT $2"),
+                                            params);
+                         }));
+  const pg_result* p = r.get();
+  for (int i = 0; i < internal::PgRows(p); ++i) entries.push_back(ReadCacheEntry(p, i));
+  return entries;
+}
+
+StatusOr<int64_t> PostgresStore::PurgeCacheEntries(const CacheEntryFilter& filter) {
+  std::string sql = "DELETE FROM cache_entries WHERE TRUE";
+  PgParams params;
+  if (filter.tenant) {
+    params.Add(std::string_view(*filter.tenant));
+    sql += " AND tenant = $" + std::to_string(params.size());
+  }
+  if (filter.model) {
+    params.Add(std::string_view(*filter.model));
+    sql += " AND model = $" + std::to_string(params.size());
+  }
+  if (filter.expired_at) {
+    params.Add(internal::ToUnixMicros(*filter.expired_at));
+    sql += " AND expires_us <= $" + std::to_string(params.size());
+  }
+  sql += " RETURNING 1";
+  SOBRE_ASSIGN_OR_RETURN(PgResult r,
+                         WithRetries([&](PgConn& conn) { return conn.Exec(sql, params); }));
+  return int64_t{internal::PgRows(r.get())};
+}
+
 }  // namespace sobre::store

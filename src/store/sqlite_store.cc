@@ -492,4 +492,112 @@ StatusOr<std::vector<LedgerRow>> SqliteStore::ReadLedger(TimePoint from, TimePoi
   }
 }
 
+namespace {
+
+// Reads a row selected with kCacheEntryColumns.
+CacheEntryRecord ReadCacheEntry(const internal::SqliteStmt& s) {
+  CacheEntryRecord e;
+  e.id = s.Text(0);
+  e.key = s.Text(1);
+  e.tenant = s.Text(2);
+  e.model = s.Text(3);
+  e.endpoint = s.Text(4);
+  e.created = internal::FromUnixMicros(s.Int(5));
+  e.expires = internal::FromUnixMicros(s.Int(6));
+  e.body = s.Text(7);
+  e.prompt_tokens = s.Int(8);
+  e.completion_tokens = s.Int(9);
+  e.energy_wh = s.Double(10);
+  e.co2e_g = s.Double(11);
+  e.water_ml = s.Double(12);
+  e.embodied_co2e_g = s.Double(13);
+  e.method = s.Text(14);
+  return e;
+}
+
+}  // namespace
+
+Status SqliteStore::PutCacheEntry(const CacheEntryRecord& e) {
+  std::lock_guard lock(main_.mu);
+  SOBRE_ASSIGN_OR_RETURN(
+      SqliteStmt s,
+      main_.db->Prepare(Cat("INSERT INTO cache_entries (", internal::kCacheEntryColumns,
+                            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                            "ON CONFLICT (tenant, key) DO UPDATE SET id = excluded.id, "
+                            "model = excluded.model, endpoint = excluded.endpoint, "
+                            "created_us = excluded.created_us, expires_us = excluded.expires_us, "
+                            "body = excluded.body, prompt_tokens = excluded.prompt_tokens, "
+                            "completion_tokens = excluded.completion_tokens, "
+                            "energy_wh = excluded.energy_wh, co2e_g = excluded.co2e_g, "
+                            "water_ml = excluded.water_ml, "
+                            "embodied_co2e_g = excluded.embodied_co2e_g, method = excluded.method")));
+  s.Bind(1, e.id)
+      .Bind(2, e.key)
+      .Bind(3, e.tenant)
+      .Bind(4, e.model)
+      .Bind(5, e.endpoint)
+      .Bind(6, internal::ToUnixMicros(e.created))
+      .Bind(7, internal::ToUnixMicros(e.expires))
+      .Bind(8, e.body)
+      .Bind(9, e.prompt_tokens)
+      .Bind(10, e.completion_tokens)
+      .Bind(11, e.energy_wh)
+      .Bind(12, e.co2e_g)
+      .Bind(13, e.water_ml)
+      .Bind(14, e.embodied_co2e_g)
+      .Bind(15, e.method);
+  return s.Run().WithContext("storing cache entry " + e.id);
+}
+
+StatusOr<int64_t> SqliteStore::DeleteCacheEntries(std::span<const std::string> ids) {
+  if (ids.empty()) return int64_t{0};
+  std::lock_guard lock(main_.mu);
+  SqliteDb& db = *main_.db;
+  SqliteTxn txn(db);
+  SOBRE_RETURN_IF_ERROR(txn.Begin());
+  SOBRE_ASSIGN_OR_RETURN(SqliteStmt s, db.Prepare("DELETE FROM cache_entries WHERE id = ?"));
+  int64_t deleted = 0;
+  for (const std::string& id : ids) {
+    s.Reset();
+    s.Bind(1, id);
+    SOBRE_RETURN_IF_ERROR(s.Run());
+    deleted += db.Changes();
+  }
+  SOBRE_RETURN_IF_ERROR(txn.Commit());
+  return deleted;
+}
+
+StatusOr<std::vector<CacheEntryRecord>> SqliteStore::LoadCacheEntries(TimePoint now,
+                                                                      size_t limit) {
+  std::vector<CacheEntryRecord> entries;
+  if (limit == 0) return entries;
+  std::lock_guard lock(main_.mu);
+  SOBRE_ASSIGN_OR_RETURN(
+      SqliteStmt s, main_.db->Prepare(Cat("SELECT ", internal::kCacheEntryColumns,
+                                          " FROM cache_entries WHERE expires_us > ? "
+                                          "ORDER BY created_us DESC, id LIMIT ?")));
+  const int64_t max_rows =
+      limit > static_cast<size_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(limit);
+  s.Bind(1, internal::ToUnixMicros(now)).Bind(2, max_rows);
+  for (;;) {
+    SOBRE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return entries;
+    entries.push_back(ReadCacheEntry(s));
+  }
+}
+
+StatusOr<int64_t> SqliteStore::PurgeCacheEntries(const CacheEntryFilter& filter) {
+  std::string sql = "DELETE FROM cache_entries WHERE 1 = 1";
+  if (filter.tenant) sql += " AND tenant = ?1";
+  if (filter.model) sql += " AND model = ?2";
+  if (filter.expired_at) sql += " AND expires_us <= ?3";
+  std::lock_guard lock(main_.mu);
+  SOBRE_ASSIGN_OR_RETURN(SqliteStmt s, main_.db->Prepare(sql));
+  if (filter.tenant) s.Bind(1, *filter.tenant);
+  if (filter.model) s.Bind(2, *filter.model);
+  if (filter.expired_at) s.Bind(3, internal::ToUnixMicros(*filter.expired_at));
+  SOBRE_RETURN_IF_ERROR(s.Run());
+  return main_.db->Changes();
+}
+
 }  // namespace sobre::store

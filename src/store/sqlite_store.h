@@ -44,6 +44,11 @@ class SqliteStore final : public Store {
   Status Flush() override;
   StatusOr<std::vector<LedgerRow>> ReadLedger(TimePoint from, TimePoint to, size_t limit) override;
 
+  Status PutCacheEntry(const CacheEntryRecord& entry) override;
+  StatusOr<int64_t> DeleteCacheEntries(std::span<const std::string> ids) override;
+  StatusOr<std::vector<CacheEntryRecord>> LoadCacheEntries(TimePoint now, size_t limit) override;
+  StatusOr<int64_t> PurgeCacheEntries(const CacheEntryFilter& filter) override;
+
  private:
   // A connection and the mutex that serialises its use.
   struct Connection {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -93,6 +94,34 @@ struct LedgerRow {
   std::string error_code;      // OpenAI error code when not 2xx.
 };
 
+// One exact-cache entry as persisted (cache/exact_cache.h gives its meaning). Unique per
+// (tenant, key); `id` and the timestamps let replicas sharing a database tell entries apart.
+struct CacheEntryRecord {
+  std::string id;          // Unique across replicas: 32 random hex characters.
+  std::string key;         // cache::ExactCacheKey(): lower-case hex SHA-256.
+  std::string tenant;
+  std::string model;       // The name the client asked for.
+  std::string endpoint;    // "chat.completions", "completions", "embeddings".
+  TimePoint created;       // Microsecond precision once stored.
+  TimePoint expires;       // The entry is dead at and after this time.
+  std::string body;        // The full non-streamed OpenAI response, JSON text.
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  // The footprint of the original (answering) call: what a hit avoids.
+  double energy_wh = 0;
+  double co2e_g = 0;
+  double water_ml = 0;
+  double embodied_co2e_g = 0;
+  std::string method;      // "measured" or "estimated".
+};
+
+// Which cache entries PurgeCacheEntries() removes: those matching every field that is set.
+struct CacheEntryFilter {
+  std::optional<std::string> tenant;
+  std::optional<std::string> model;
+  std::optional<TimePoint> expired_at;  // Entries with expires <= this.
+};
+
 struct StoreOptions {
   // Ledger rows are committed in groups: at most this long after Append() (a crash loses at most
   // the rows of this window). Default 200 ms.
@@ -136,6 +165,17 @@ class Store {
   // Rows with from <= time < to, oldest first, at most `limit`.
   virtual StatusOr<std::vector<LedgerRow>> ReadLedger(TimePoint from, TimePoint to,
                                                       size_t limit) = 0;
+
+  // Exact-cache entries. PutCacheEntry inserts `entry`, or replaces every field of the entry with
+  // the same (tenant, key).
+  virtual Status PutCacheEntry(const CacheEntryRecord& entry) = 0;
+  // Deletes the entries with these ids (unknown ids are ignored); returns how many were deleted.
+  virtual StatusOr<int64_t> DeleteCacheEntries(std::span<const std::string> ids) = 0;
+  // Entries with expires > now, most recently created first, at most `limit`.
+  virtual StatusOr<std::vector<CacheEntryRecord>> LoadCacheEntries(TimePoint now,
+                                                                   size_t limit) = 0;
+  // Deletes the entries matching `filter` (an empty filter deletes all); returns how many.
+  virtual StatusOr<int64_t> PurgeCacheEntries(const CacheEntryFilter& filter) = 0;
 };
 
 // Opens (creating and migrating as needed) the store named by `url`:

@@ -136,8 +136,8 @@ TEST_P(StoreTest, MigrationsRunOnceAndReopeningKeepsEverything) {
     ASSERT_TRUE(found.ok() && found->has_value());
     EXPECT_EQ(*store->CountLiveKeys(), 1);
   }
-  EXPECT_EQ(Raw("SELECT count(*) FROM schema_migrations"), "1");
-  EXPECT_EQ(Raw("SELECT max(version) FROM schema_migrations"), "1");
+  EXPECT_EQ(Raw("SELECT count(*) FROM schema_migrations"), "2");
+  EXPECT_EQ(Raw("SELECT max(version) FROM schema_migrations"), "2");
 }
 
 TEST_P(StoreTest, ADatabaseFromANewerSobreIsRefusedUntouched) {

@@ -142,8 +142,58 @@ CREATE INDEX ledger_by_time ON ledger (time_us, id);
 CREATE INDEX ledger_by_key_time ON ledger (key_name, time_us);
 )sql";
 
+// Exact-cache entries, one per (tenant, key). `id` is chosen by the replica that made the entry so
+// that replicas sharing PostgreSQL can name it in their own indexes; created_us orders the load
+// at start (most recent first) and expires_us lets expired rows be purged.
+constexpr std::string_view kV2Sqlite = R"sql(
+CREATE TABLE cache_entries (
+  id TEXT PRIMARY KEY,
+  key TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  model TEXT NOT NULL,
+  endpoint TEXT NOT NULL,
+  created_us INTEGER NOT NULL,
+  expires_us INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  prompt_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  energy_wh REAL NOT NULL,
+  co2e_g REAL NOT NULL,
+  water_ml REAL NOT NULL,
+  embodied_co2e_g REAL NOT NULL,
+  method TEXT NOT NULL,
+  UNIQUE (tenant, key)
+);
+CREATE INDEX cache_entries_by_created ON cache_entries (created_us);
+CREATE INDEX cache_entries_by_expires ON cache_entries (expires_us);
+)sql";
+
+constexpr std::string_view kV2Postgres = R"sql(
+CREATE TABLE cache_entries (
+  id TEXT PRIMARY KEY,
+  key TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  model TEXT NOT NULL,
+  endpoint TEXT NOT NULL,
+  created_us BIGINT NOT NULL,
+  expires_us BIGINT NOT NULL,
+  body TEXT NOT NULL,
+  prompt_tokens BIGINT NOT NULL,
+  completion_tokens BIGINT NOT NULL,
+  energy_wh DOUBLE PRECISION NOT NULL,
+  co2e_g DOUBLE PRECISION NOT NULL,
+  water_ml DOUBLE PRECISION NOT NULL,
+  embodied_co2e_g DOUBLE PRECISION NOT NULL,
+  method TEXT NOT NULL,
+  UNIQUE (tenant, key)
+);
+CREATE INDEX cache_entries_by_created ON cache_entries (created_us);
+CREATE INDEX cache_entries_by_expires ON cache_entries (expires_us);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "keys, budgets and ledger", kV1Sqlite, kV1Postgres},
+    {2, "exact cache entries", kV2Sqlite, kV2Postgres},
 };
 
 }  // namespace

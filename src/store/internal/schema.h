@@ -29,6 +29,10 @@ inline constexpr std::string_view kLedgerColumns =
     "completion_tokens, latency_ms, ttft_ms, overhead_ms, energy_wh, co2e_g, water_ml, "
     "embodied_co2e_g, method, cache_status, http_status, error_code";
 inline constexpr int kLedgerColumnCount = 20;
+inline constexpr std::string_view kCacheEntryColumns =
+    "id, key, tenant, model, endpoint, created_us, expires_us, body, prompt_tokens, "
+    "completion_tokens, energy_wh, co2e_g, water_ml, embodied_co2e_g, method";
+inline constexpr int kCacheEntryColumnCount = 15;
 
 // The table recording applied migrations, in each dialect (idempotent).
 extern const std::string_view kSqliteMigrationsTable;
