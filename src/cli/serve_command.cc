@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -20,6 +21,7 @@
 #include "core/file.h"
 #include "gateway/config.h"
 #include "gateway/gateway.h"
+#include "gateway/gpu_meter.h"
 #include "gateway/http_server.h"
 #include "store/store.h"
 
@@ -105,6 +107,30 @@ StatusOr<std::map<std::string, std::unique_ptr<backend::Backend>>> MakeBackends(
   return backends;
 }
 
+// The GPU meter for the models with `meter: nvml` (null when none has it), on the union of their
+// GPUs. Fails when NVML or one of those GPUs is unavailable: measured models are never quietly
+// estimated.
+StatusOr<std::unique_ptr<gateway::GpuEnergyMeter>> MakeGpuMeter(
+    const gateway::GatewayConfig& config) {
+  bool any = false;
+  bool all_gpus = false;
+  std::set<int> gpus;
+  std::string models;
+  for (const gateway::ModelConfig& m : config.models) {
+    if (m.meter != gateway::MeterKind::kNvml) continue;
+    any = true;
+    all_gpus = all_gpus || m.gpus.empty();
+    gpus.insert(m.gpus.begin(), m.gpus.end());
+    models += (models.empty() ? "" : ", ") + fmt::format("{}:{}: model '{}'", config.source,
+                                                          m.line, m.name);
+  }
+  if (!any) return std::unique_ptr<gateway::GpuEnergyMeter>();
+  StatusOr<std::unique_ptr<gateway::GpuEnergyMeter>> meter = gateway::GpuEnergyMeter::Create(
+      config.nvml_library, all_gpus ? std::vector<int>() : std::vector<int>(gpus.begin(), gpus.end()));
+  if (!meter.ok()) return meter.status().WithContext(models);
+  return meter;
+}
+
 // Each stream holds two sockets (client and upstream): lift the soft descriptor limit to the hard
 // one so that thousands of streams do not fail at the common default of 1024.
 void RaiseFileLimit() {
@@ -133,11 +159,15 @@ int RunServe(const ServeFlags& f) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // After the mask: the meter's sampler thread must not take the shutdown signals.
+  auto gpu_meter = MakeGpuMeter(*config);
+  if (!gpu_meter.ok()) return ReportError("serve", gpu_meter.status());
 
   // Keep plain pointers to release the backends' pooled connections after the server stops.
   std::vector<backend::Backend*> backend_ptrs;
   for (auto& [name, b] : *backends) backend_ptrs.push_back(b.get());
-  gateway::Gateway gw(*config, **store, std::move(*backends), SystemClock());
+  gateway::Gateway gw(*config, **store, std::move(*backends), SystemClock(),
+                      std::move(*gpu_meter));
   gateway::HttpServer server(config->server);
   gw.RegisterRoutes(server);
   if (Status s = server.Start(); !s.ok()) return ReportError("serve", s);

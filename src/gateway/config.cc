@@ -1,5 +1,6 @@
 #include "gateway/config.h"
 
+#include <algorithm>
 #include <set>
 
 #include <fmt/core.h>
@@ -175,6 +176,32 @@ Status ReadModel(const YAML::Node& node, size_t index, const std::string& file, 
   m.total_timeout = Ms(total, m.total_timeout);
   if (retries) m.max_retries = static_cast<int>(*retries);
   if (pool) m.pool_size = static_cast<size_t>(*pool);
+  std::string meter;
+  SOBRE_RETURN_IF_ERROR(r.String("meter", meter));
+  if (meter == "nvml") {
+    m.meter = MeterKind::kNvml;
+  } else if (!meter.empty() && meter != "none") {
+    return r.KeyError("meter", r.Get("meter"), "expected nvml or none, got '" + meter + "'");
+  }
+  YAML::Node gpus = r.Get("gpus");
+  if (gpus.IsDefined() && !gpus.IsNull()) {
+    if (m.meter != MeterKind::kNvml) {
+      return r.KeyError("gpus", gpus, "gpus is only used with meter: nvml");
+    }
+    if (!gpus.IsSequence()) return r.KeyError("gpus", gpus, "expected a list of GPU indices");
+    for (const auto& g : gpus) {
+      if (!g.IsScalar()) return r.KeyError("gpus", g, "expected a GPU index from 0 to 1023");
+      StatusOr<int64_t> gpu = ParseInt64(g.Scalar());
+      if (!gpu.ok() || *gpu < 0 || *gpu > 1023) {
+        return r.KeyError("gpus", g, "expected a GPU index from 0 to 1023");
+      }
+      if (std::find(m.gpus.begin(), m.gpus.end(), *gpu) != m.gpus.end()) {
+        return r.KeyError("gpus", g, fmt::format("GPU {} is listed twice", *gpu));
+      }
+      m.gpus.push_back(static_cast<int>(*gpu));
+    }
+    if (m.gpus.empty()) return r.KeyError("gpus", gpus, "list at least one GPU, or omit gpus");
+  }
   return r.CheckUnknown();
 }
 
@@ -214,6 +241,7 @@ StatusOr<GatewayConfig> Parse(const YAML::Node& root, const std::string& file) {
   if (!listen.empty()) SOBRE_RETURN_IF_ERROR(ParseListen(listen, c.server, r, r.Get("listen")));
   SOBRE_RETURN_IF_ERROR(r.String("store", c.store_url));
   SOBRE_RETURN_IF_ERROR(r.String("admin_key_env", c.admin_key_env));
+  SOBRE_RETURN_IF_ERROR(r.String("nvml_library", c.nvml_library));
   std::optional<int64_t> io_threads;
   SOBRE_RETURN_IF_ERROR(r.Int("io_threads", io_threads, 1, 256));
   if (io_threads) c.server.io_threads = static_cast<int>(*io_threads);

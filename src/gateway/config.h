@@ -14,6 +14,12 @@
 
 namespace sobre::gateway {
 
+// How a model's backend energy is obtained.
+enum class MeterKind {
+  kNone,  // Estimated (EcoLogits), unless the backend itself reports measured energy.
+  kNvml,  // Measured on this host's GPUs through NVML, shared among requests by tokens.
+};
+
 // A model clients can ask for, and where it runs.
 struct ModelConfig {
   std::string name;             // What clients send as "model".
@@ -28,6 +34,8 @@ struct ModelConfig {
   std::chrono::milliseconds total_timeout{600000};
   int max_retries = 2;          // Retries on connection errors, 429 and 5xx.
   size_t pool_size = 64;        // Keep-alive connections kept per upstream.
+  MeterKind meter = MeterKind::kNone;  // `meter: nvml` for an upstream on this host's GPUs.
+  std::vector<int> gpus;        // NVML indices of the model's GPUs (meter: nvml); empty: all.
   int line = 0;                 // Line of the entry in the config file, for messages.
 };
 
@@ -56,6 +64,8 @@ struct GatewayConfig {
   std::vector<ModelConfig> models;
   std::vector<KeyConfig> keys;
   std::string admin_key_env;              // Env var holding an admin secret, optional.
+  // NVML library for `meter: nvml` models; empty: SOBRE_NVML_LIBRARY, else libnvidia-ml.so.1.
+  std::string nvml_library;
   size_t max_in_flight = 1024;            // Requests handled at once, across all models.
   size_t max_queue = 4096;                // Waiting beyond that; more get 503 + retry-after.
   bool metrics_per_key = false;           // Per-key labels on /metrics (cardinality).

@@ -100,6 +100,10 @@ void RebuildBody(const HttpRequest& req, bool stream, json::object& body) {
   if (stream) AskForStreamUsage(body);
 }
 
+int64_t MeteredTokens(Operation op, const backend::Usage& usage) {
+  return op == Operation::kEmbedding ? usage.prompt_tokens : usage.completion_tokens;
+}
+
 json::object& UsageObject(json::object& body) {
   json::value& usage = body["usage"];
   if (!usage.is_object()) usage = json::object();
@@ -110,11 +114,12 @@ json::object& UsageObject(json::object& body) {
 
 Gateway::Impl::Impl(const GatewayConfig& cfg, store::Store& st,
                     std::map<std::string, std::unique_ptr<backend::Backend>> bks,
-                    const Clock& clk)
+                    const Clock& clk, std::unique_ptr<GpuEnergyMeter> meter)
     : config(cfg),
       store(st),
       backends(std::move(bks)),
       clock(clk),
+      gpu_meter(std::move(meter)),
       footprint(cfg.site),
       auth(st, clk, AuthOptions{.keys_declared = !cfg.keys.empty()}),
       rate_limiter(clk),
@@ -130,6 +135,13 @@ Gateway::Impl::Impl(const GatewayConfig& cfg, store::Store& st,
     e.backend = it == backends.end() ? nullptr : it->second.get();
     e.upstream_model = m.upstream_model.empty() ? m.name : m.upstream_model;
     e.size = ModelSizeOf(m);
+    if (m.meter == MeterKind::kNvml) {
+      e.metered = gpu_meter != nullptr && gpu_meter->Holds(m.gpus);
+      if (!e.metered) {
+        SOBRE_LOG(kWarning, "model {}: meter: nvml but its GPUs are not metered; footprints are "
+                  "estimated", m.name);
+      }
+    }
     if (e.size.assumed) {
       SOBRE_LOG(kWarning, "model {}: no params_b configured; footprints assume {} B parameters",
                 m.name, kDefaultParamsB);
@@ -458,6 +470,7 @@ awaitable<void> Gateway::Impl::HandleReady(ResponseWriter& w) {
 
 awaitable<void> Gateway::Impl::HandleMetrics(ResponseWriter& w) {
   std::string text = metrics.Render(admission.in_flight(), admission.waiting());
+  if (gpu_meter != nullptr) text += gpu_meter->RenderMetrics();
   HttpHeaders h;
   h.emplace_back("content-type", std::string(GatewayMetrics::kContentType));
   Status s = co_await w.Send(200, std::move(h), std::move(text));
@@ -466,8 +479,9 @@ awaitable<void> Gateway::Impl::HandleMetrics(ResponseWriter& w) {
 
 Gateway::Gateway(const GatewayConfig& config, store::Store& store,
                  std::map<std::string, std::unique_ptr<backend::Backend>> backends,
-                 const Clock& clock)
-    : impl_(std::make_unique<Impl>(config, store, std::move(backends), clock)) {}
+                 const Clock& clock, std::unique_ptr<GpuEnergyMeter> gpu_meter)
+    : impl_(std::make_unique<Impl>(config, store, std::move(backends), clock,
+                                   std::move(gpu_meter))) {}
 
 Gateway::~Gateway() = default;
 

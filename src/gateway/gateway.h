@@ -11,6 +11,7 @@
 #include "backend/backend.h"
 #include "core/clock.h"
 #include "gateway/config.h"
+#include "gateway/gpu_meter.h"
 #include "gateway/http_server.h"
 #include "store/store.h"
 
@@ -21,9 +22,11 @@ namespace sobre::gateway {
 class Gateway {
  public:
   // `backends` holds one backend per entry of config.models, keyed by the model's name.
-  // `store` must outlive the gateway.
+  // `store` must outlive the gateway. `gpu_meter` measures the models with `meter: nvml` (it
+  // must hold their GPUs); without one, those models are estimated, with a warning.
   Gateway(const GatewayConfig& config, store::Store& store,
-          std::map<std::string, std::unique_ptr<backend::Backend>> backends, const Clock& clock);
+          std::map<std::string, std::unique_ptr<backend::Backend>> backends, const Clock& clock,
+          std::unique_ptr<GpuEnergyMeter> gpu_meter = nullptr);
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;

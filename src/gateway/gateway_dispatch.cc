@@ -26,6 +26,7 @@ using boost::asio::awaitable;
 using internal::AskForStreamUsage;
 using internal::EndpointOf;
 using internal::FillUsage;
+using internal::MeteredTokens;
 using internal::ModelEntry;
 using internal::NonNegative;
 using internal::RebuildBody;
@@ -45,6 +46,9 @@ awaitable<void> Gateway::Impl::Dispatch(Exchange& x, const HttpRequest& req,
     if (i > 0) RebuildBody(req, false, body);
     request.body = std::move(body);
     request.body["model"] = c.upstream_model;
+    // Ends (charging nothing) when this attempt fails and the loop moves on.
+    std::optional<GpuEnergyMeter::Request> metered;
+    if (c.metered) metered = gpu_meter->Begin(c.config->gpus);
     const auto t0 = clock.Now();
     StatusOr<backend::BackendResult> r = co_await c.backend->Call(std::move(request), nullptr);
     const nanoseconds call_time = clock.Now() - t0;
@@ -55,8 +59,9 @@ awaitable<void> Gateway::Impl::Dispatch(Exchange& x, const HttpRequest& req,
       x.backend_name = c.backend->name();
       x.produced = true;
       x.usage = result.usage;
-      ComputeFootprint(x, &c, result.total > nanoseconds(0) ? result.total : call_time,
-                       result.energy);
+      std::optional<Joules> energy = result.energy;
+      if (metered.has_value()) energy = metered->Finish(MeteredTokens(x.op, result.usage));
+      ComputeFootprint(x, &c, result.total > nanoseconds(0) ? result.total : call_time, energy);
       json::object& out = result.body;
       out["model"] = c.config->name;
       FillUsage(UsageObject(out), result.usage, x.op,
@@ -99,9 +104,11 @@ class Gateway::Impl::Sink final : public backend::StreamSink {
  public:
   Sink(Impl& impl, Exchange& x, ResponseWriter& w) : impl_(impl), x_(x), w_(w) {}
 
-  // Prepares for a call to `c`'s backend starting now.
-  void Begin(const ModelEntry& c) {
+  // Prepares for a call to `c`'s backend starting now; `metered` (may be null) is told of each
+  // content chunk as a token.
+  void Begin(const ModelEntry& c, GpuEnergyMeter::Request* metered) {
     answering_ = &c;
+    metered_ = metered;
     call_start_ = impl_.clock.Now();
     backend_before_ = x_.backend_time;
   }
@@ -124,6 +131,7 @@ class Gateway::Impl::Sink final : public backend::StreamSink {
     if (const json::value* choices = chunk.if_contains("choices");
         choices != nullptr && choices->is_array() && !choices->get_array().empty()) {
       ++content_chunks_;
+      if (metered_ != nullptr) metered_->AddTokens(1);
     }
     std::string event = SseData(chunk);
     x_.stream_cpu += impl_.clock.Now() - t0;
@@ -148,7 +156,9 @@ class Gateway::Impl::Sink final : public backend::StreamSink {
     h.emplace_back("cache-control", "no-cache");
     h.emplace_back("x-sobre-model", answering_->config->name);
     h.emplace_back("x-sobre-cache", "MISS");
-    h.emplace_back("x-sobre-method", answering_->backend->is_local() ? "measured" : "estimated");
+    h.emplace_back("x-sobre-method", answering_->metered || answering_->backend->is_local()
+                                         ? "measured"
+                                         : "estimated");
     h.emplace_back("x-sobre-zone", impl_.footprint.intensity().zone);
     h.emplace_back("x-sobre-overhead-ms", FormatMs(overhead_so_far));
     AddRateLimitHeaders(h, x_.rate);
@@ -195,6 +205,7 @@ class Gateway::Impl::Sink final : public backend::StreamSink {
   Exchange& x_;
   ResponseWriter& w_;
   const ModelEntry* answering_ = nullptr;
+  GpuEnergyMeter::Request* metered_ = nullptr;
   std::chrono::steady_clock::time_point call_start_{};
   nanoseconds backend_before_{0};
   bool started_ = false;
@@ -222,7 +233,9 @@ awaitable<void> Gateway::Impl::DispatchStream(Exchange& x, const HttpRequest& re
     if (i > 0) RebuildBody(req, true, body);
     request.body = std::move(body);
     request.body["model"] = c.upstream_model;
-    sink.Begin(c);
+    std::optional<GpuEnergyMeter::Request> metered;
+    if (c.metered) metered = gpu_meter->Begin(c.config->gpus);
+    sink.Begin(c, metered.has_value() ? &*metered : nullptr);
     const auto t0 = clock.Now();
     StatusOr<backend::BackendResult> r = co_await c.backend->Call(std::move(request), &sink);
     const nanoseconds call_time = clock.Now() - t0;
@@ -238,7 +251,9 @@ awaitable<void> Gateway::Impl::DispatchStream(Exchange& x, const HttpRequest& re
         x.usage.prompt_tokens = x.info.prompt_tokens_estimate;
         x.usage.completion_tokens = sink.content_chunks();
       }
-      ComputeFootprint(x, &c, call_time, r.ok() ? r->energy : std::nullopt);
+      std::optional<Joules> energy = r.ok() ? r->energy : std::nullopt;
+      if (metered.has_value()) energy = metered->Finish(MeteredTokens(x.op, x.usage));
+      ComputeFootprint(x, &c, call_time, energy);
       if (sink.client_gone()) {
         x.http_status = 499;
         x.error_code = "client_closed";
@@ -263,8 +278,9 @@ awaitable<void> Gateway::Impl::DispatchStream(Exchange& x, const HttpRequest& re
       }
       x.produced = true;
       x.usage = result.usage;
-      ComputeFootprint(x, &c, result.total > nanoseconds(0) ? result.total : call_time,
-                       result.energy);
+      std::optional<Joules> energy = result.energy;
+      if (metered.has_value()) energy = metered->Finish(MeteredTokens(x.op, result.usage));
+      ComputeFootprint(x, &c, result.total > nanoseconds(0) ? result.total : call_time, energy);
       Status s;
       if (x.info.include_usage) {
         std::string usage_event = SseData(sink.UsageChunk(std::move(result.usage_chunk)));

@@ -77,6 +77,11 @@ TEST(GatewayConfigTest, ErrorsNameFileLineAndSetting) {
       {"models: [1, 2\n", "sobre.yaml:"},
       {"tls: { cert: a.pem }\n", "give both cert and key"},
       {"storre: x\n", "unknown setting (did you mean: store"},
+      {"models:\n  - name: a\n    upstream: http://x/v1\n    meter: rapl\n", ":4: models[0].meter: expected nvml or none, got 'rapl'"},
+      {"models:\n  - name: a\n    upstream: http://x/v1\n    gpus: [0]\n", ":4: models[0].gpus: gpus is only used with meter: nvml"},
+      {"models:\n  - name: a\n    upstream: http://x/v1\n    meter: nvml\n    gpus: [0, x]\n", ":5: models[0].gpus: expected a GPU index from 0 to 1023"},
+      {"models:\n  - name: a\n    upstream: http://x/v1\n    meter: nvml\n    gpus: [1, 1]\n", "models[0].gpus: GPU 1 is listed twice"},
+      {"models:\n  - name: a\n    upstream: http://x/v1\n    meter: nvml\n    gpus: 0\n", "models[0].gpus: expected a list of GPU indices"},
   };
   for (const BadCase& c : cases) {
     auto r = LoadText(c.yaml);
@@ -85,6 +90,24 @@ TEST(GatewayConfigTest, ErrorsNameFileLineAndSetting) {
         << "yaml:\n" << c.yaml << "error: " << r.status().message();
     EXPECT_NE(r.status().message().find("sobre.yaml:"), std::string::npos) << r.status().message();
   }
+}
+
+TEST(GatewayConfigTest, MeteredModelsNameTheirGpusAndTheNvmlLibrary) {
+  auto c = LoadText(R"(nvml_library: /opt/nvidia/libnvidia-ml.so.1
+models:
+  - { name: local, upstream: http://127.0.0.1:9000/v1, meter: nvml, gpus: [0, 2] }
+  - { name: all, upstream: http://127.0.0.1:9001/v1, meter: nvml }
+  - { name: remote, upstream: https://api.example.com/v1, meter: none }
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->nvml_library, "/opt/nvidia/libnvidia-ml.so.1");
+  ASSERT_EQ(c->models.size(), 3u);
+  EXPECT_EQ(c->models[0].meter, MeterKind::kNvml);
+  EXPECT_EQ(c->models[0].gpus, (std::vector<int>{0, 2}));
+  EXPECT_EQ(c->models[1].meter, MeterKind::kNvml);
+  EXPECT_TRUE(c->models[1].gpus.empty());  // Every GPU NVML reports.
+  EXPECT_EQ(c->models[2].meter, MeterKind::kNone);
+  EXPECT_TRUE(LoadText("").value().nvml_library.empty());
 }
 
 TEST(GatewayConfigTest, MissingFileIsAnError) {

@@ -25,6 +25,7 @@
 #include "gateway/errors.h"
 #include "gateway/exchange.h"
 #include "gateway/gateway.h"
+#include "gateway/gpu_meter.h"
 #include "gateway/http_server.h"
 #include "gateway/metrics.h"
 #include "gateway/openai_validate.h"
@@ -39,6 +40,7 @@ struct ModelEntry {
   const ModelConfig* config = nullptr;
   backend::Backend* backend = nullptr;   // Null when no backend was given for the model.
   std::string upstream_model;            // The name the backend knows.
+  bool metered = false;                  // Energy measured by Impl::gpu_meter (meter: nvml).
   ModelSize size;
   ModelSize bound_size;                  // The largest of the candidates, for reservations.
   std::vector<const ModelEntry*> candidates;  // This model, then its fallbacks, with backends.
@@ -58,6 +60,8 @@ void AskForStreamUsage(boost::json::object& body);
 // The body for a fallback, parsed again from the request: the previous attempt consumed its copy,
 // and re-parsing on this rare path is cheaper than copying every request's body up front.
 void RebuildBody(const HttpRequest& req, bool stream, boost::json::object& body);
+// The tokens a metered request is weighed by: output tokens, or input tokens for embeddings.
+int64_t MeteredTokens(Operation op, const backend::Usage& usage);
 
 }  // namespace internal
 
@@ -65,7 +69,8 @@ void RebuildBody(const HttpRequest& req, bool stream, boost::json::object& body)
 // rate limiter, admission, metrics, draining flag); one Exchange per request coroutine.
 struct Gateway::Impl {
   Impl(const GatewayConfig& cfg, store::Store& st,
-       std::map<std::string, std::unique_ptr<backend::Backend>> bks, const Clock& clk);
+       std::map<std::string, std::unique_ptr<backend::Backend>> bks, const Clock& clk,
+       std::unique_ptr<GpuEnergyMeter> meter);
 
   class Sink;
 
@@ -108,6 +113,7 @@ struct Gateway::Impl {
   store::Store& store;
   const std::map<std::string, std::unique_ptr<backend::Backend>> backends;
   const Clock& clock;
+  const std::unique_ptr<GpuEnergyMeter> gpu_meter;  // Null when no model has meter: nvml.
   FootprintModel footprint;
   Authenticator auth;
   RateLimiter rate_limiter;
