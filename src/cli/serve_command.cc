@@ -168,6 +168,9 @@ int RunServe(const ServeFlags& f) {
   for (auto& [name, b] : *backends) backend_ptrs.push_back(b.get());
   gateway::Gateway gw(*config, **store, std::move(*backends), SystemClock(),
                       std::move(*gpu_meter));
+  // A cache that cannot be read would silently cost every answer again: refuse to start instead
+  // (cache: {exact: false} runs without it).
+  if (Status s = gw.status(); !s.ok()) return ReportError("serve", s);
   gateway::HttpServer server(config->server);
   gw.RegisterRoutes(server);
   if (Status s = server.Start(); !s.ok()) return ReportError("serve", s);

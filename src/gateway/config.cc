@@ -316,6 +316,19 @@ StatusOr<GatewayConfig> Parse(const YAML::Node& root, const std::string& file) {
     SOBRE_RETURN_IF_ERROR(m.CheckUnknown());
   }
 
+  if (YAML::Node cache = r.Get("cache"); cache.IsDefined() && !cache.IsNull()) {
+    MapReader k(cache, "cache", &file);
+    SOBRE_RETURN_IF_ERROR(k.CheckIsMap());
+    SOBRE_RETURN_IF_ERROR(k.Bool("exact", c.cache.exact));
+    std::optional<int64_t> ttl, max_bytes;
+    SOBRE_RETURN_IF_ERROR(k.Int("ttl_s", ttl, 1, int64_t{10} * 365 * 86400));
+    SOBRE_RETURN_IF_ERROR(k.Int("max_bytes", max_bytes, 0, int64_t{1} << 40));
+    SOBRE_RETURN_IF_ERROR(k.Bool("cache_nondeterministic", c.cache.cache_nondeterministic));
+    SOBRE_RETURN_IF_ERROR(k.CheckUnknown());
+    if (ttl) c.cache.ttl = std::chrono::seconds(*ttl);
+    if (max_bytes) c.cache.max_bytes = static_cast<size_t>(*max_bytes);
+  }
+
   if (YAML::Node models = r.Get("models"); models.IsDefined() && !models.IsNull()) {
     if (!models.IsSequence()) return r.KeyError("models", models, "expected a list of models");
     std::set<std::string> names;

@@ -56,6 +56,14 @@ struct SiteConfig {
   std::optional<double> wue_l_per_kwh;
 };
 
+// The `cache:` section: the exact cache of answers (src/cache/exact_cache.h).
+struct CacheConfig {
+  bool exact = true;                      // Use the exact cache. Default true.
+  std::chrono::seconds ttl{86400};        // Lifetime of an entry from its store. Default 24 h.
+  size_t max_bytes = size_t{256} << 20;   // Memory held by entries, bytes. Default 256 MiB.
+  bool cache_nondeterministic = false;    // Also cache sampling requests. Default false.
+};
+
 struct GatewayConfig {
   HttpServerOptions server;
   std::string store_url = "sqlite://sobre.db";
@@ -69,6 +77,7 @@ struct GatewayConfig {
   size_t max_in_flight = 1024;            // Requests handled at once, across all models.
   size_t max_queue = 4096;                // Waiting beyond that; more get 503 + retry-after.
   bool metrics_per_key = false;           // Per-key labels on /metrics (cardinality).
+  CacheConfig cache;
   std::chrono::milliseconds shutdown_deadline{10000};
   std::string source;                     // Config file path, or "defaults".
 };

@@ -122,7 +122,7 @@ store::LedgerRow LedgerRowOf(const Exchange& x) {
   row.water_ml = x.footprint.water_ml;
   row.embodied_co2e_g = x.footprint.embodied_co2e_g;
   row.method = std::string(x.footprint.method());
-  row.cache_status = "MISS";
+  row.cache_status = cache::HeaderValue(x.cache.value_or(cache::CacheStatus{}));
   row.http_status = x.http_status;
   row.error_code = x.error_code;
   return row;

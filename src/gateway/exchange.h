@@ -12,6 +12,7 @@
 #include <boost/json/object.hpp>
 
 #include "backend/backend.h"
+#include "cache/cache_status.h"
 #include "footprint/intensity.h"
 #include "gateway/auth.h"
 #include "gateway/errors.h"
@@ -48,6 +49,15 @@ struct Exchange {
   backend::Usage usage;         // Tokens, when produced.
   RequestFootprint footprint;   // Backend plus overhead.
   bool has_footprint = false;
+
+  // Exact cache: the outcome once the decision is made (nullopt: the request never got that far),
+  // the key, whether a 2xx answer is stored, and on a hit what the original answer cost.
+  std::optional<cache::CacheStatus> cache;
+  std::string cache_key;
+  std::string cache_tenant;
+  bool cache_store = false;
+  double avoided_energy_wh = 0;
+  double avoided_co2e_g = 0;
 
   int http_status = 0;
   std::string error_code;       // OpenAI code (or type) of the error sent; empty on success.

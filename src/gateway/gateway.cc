@@ -1,5 +1,5 @@
 // The OpenAI API on top of HttpServer. One request's life (see docs and ARCHITECTURE.md): auth ->
-// parse and validate -> model -> rate limit -> admission slot -> budget reservation -> backend
+// parse and validate -> model -> exact cache (a hit is answered here) -> rate limit -> admission slot -> budget reservation -> backend
 // (with fallbacks while nothing has been sent) -> response with usage.footprint -> settle, ledger,
 // metrics. The response goes out before the settle and the ledger so that neither adds latency.
 #include "gateway/gateway.h"
@@ -100,6 +100,15 @@ void RebuildBody(const HttpRequest& req, bool stream, json::object& body) {
   if (stream) AskForStreamUsage(body);
 }
 
+std::string_view CacheEndpoint(Operation op) {
+  switch (op) {
+    case Operation::kChat: return "chat.completions";
+    case Operation::kCompletion: return "completions";
+    case Operation::kEmbedding: return "embeddings";
+  }
+  return "chat.completions";
+}
+
 int64_t MeteredTokens(Operation op, const backend::Usage& usage) {
   return op == Operation::kEmbedding ? usage.prompt_tokens : usage.completion_tokens;
 }
@@ -124,7 +133,22 @@ Gateway::Impl::Impl(const GatewayConfig& cfg, store::Store& st,
       auth(st, clk, AuthOptions{.keys_declared = !cfg.keys.empty()}),
       rate_limiter(clk),
       admission(cfg.max_in_flight, cfg.max_queue),
-      metrics(ModelNames(cfg), cfg.metrics_per_key) {
+      metrics(ModelNames(cfg), cfg.metrics_per_key),
+      exact_config{.enabled = cfg.cache.exact,
+                   .cache_nondeterministic = cfg.cache.cache_nondeterministic} {
+  if (cfg.cache.exact) {
+    cache::ExactCacheOptions options;
+    options.ttl = cfg.cache.ttl;
+    options.max_bytes = cfg.cache.max_bytes;
+    StatusOr<std::unique_ptr<cache::ExactCache>> opened =
+        cache::ExactCache::Open(&store, options, clock.WallNow());
+    if (opened.ok()) {
+      exact_cache = std::move(opened).value();
+    } else {
+      cache_open_status = opened.status().WithContext("opening the exact cache");
+      SOBRE_LOG(kError, "{}; running without it", cache_open_status.ToString());
+    }
+  }
   for (const std::string& w : footprint.warnings()) SOBRE_LOG(kWarning, "footprint: {}", w);
   models.reserve(config.models.size());
   for (const ModelConfig& m : config.models) {
@@ -282,6 +306,9 @@ void Gateway::Impl::Finish(Exchange& x) {
   obs.overhead_s = std::chrono::duration<double>(x.overhead).count();
   if (x.caller.key) obs.key_name = x.caller.key->name;
   metrics.Record(obs);
+  if (x.cache.has_value()) {
+    metrics.RecordCache(x.cache->outcome, x.avoided_energy_wh, x.avoided_co2e_g);
+  }
 }
 
 awaitable<void> Gateway::Impl::HandleInference(Operation op, const HttpRequest& req,
@@ -340,8 +367,11 @@ std::optional<ApiError> Gateway::Impl::Check(Exchange& x, const HttpRequest& req
     return ApiError{ApiErrorKind::kUpstreamUnavailable,
                     fmt::format("Model `{}` has no backend.", x.model), ""};
   }
-  if (!x.caller.key) return std::nullopt;
+  return std::nullopt;
+}
 
+std::optional<ApiError> Gateway::Impl::RateLimit(Exchange& x) {
+  if (!x.caller.key) return std::nullopt;
   const int64_t output_cap = x.op == Operation::kEmbedding
                                  ? 0
                                  : x.info.max_output_tokens.value_or(0) * x.info.choices;
@@ -415,6 +445,13 @@ awaitable<void> Gateway::Impl::Pipeline(Exchange& x, const HttpRequest& req, Res
   json::object body;
   const ModelEntry* model = nullptr;
   std::optional<ApiError> error = Check(x, req, body, model);
+  std::optional<internal::CachedAnswer> hit;
+  if (!error.has_value()) error = DecideCache(x, req, body, hit);
+  if (!error.has_value() && hit.has_value()) {
+    co_await AnswerFromCache(x, *hit, w);
+    co_return;
+  }
+  if (!error.has_value()) error = RateLimit(x);
   AdmissionController::Permit permit;
   if (!error.has_value()) {
     const auto queued_at = clock.Now();
@@ -484,6 +521,8 @@ Gateway::Gateway(const GatewayConfig& config, store::Store& store,
                                    std::move(gpu_meter))) {}
 
 Gateway::~Gateway() = default;
+
+Status Gateway::status() const { return impl_->cache_open_status; }
 
 void Gateway::SetDraining() { impl_->draining.store(true); }
 

@@ -35,6 +35,10 @@ class Gateway {
   // /v1/models/{id} is optional; GET /healthz, /readyz, /metrics.
   void RegisterRoutes(HttpServer& server);
 
+  // Not ok when the exact cache (config.cache.exact) could not be opened from the store: the
+  // gateway then runs without it, and `sobre serve` refuses to start.
+  Status status() const;
+
   // Marks the gateway not ready (/readyz 503) ahead of a shutdown.
   void SetDraining();
 

@@ -68,7 +68,7 @@ awaitable<void> Gateway::Impl::Dispatch(Exchange& x, const HttpRequest& req,
                 FootprintJson(x.footprint, footprint.intensity()));
       HttpHeaders h = BaseHeaders(x, "application/json");
       h.emplace_back("x-sobre-model", c.config->name);
-      h.emplace_back("x-sobre-cache", "MISS");
+      h.emplace_back("x-sobre-cache", cache::HeaderValue(x.cache.value_or(cache::CacheStatus{})));
       AddFootprintHeaders(h, x.footprint, footprint.intensity());
       h.emplace_back("x-sobre-overhead-ms", FormatMs(x.overhead));
       h.emplace_back("openai-processing-ms",
@@ -78,6 +78,7 @@ awaitable<void> Gateway::Impl::Dispatch(Exchange& x, const HttpRequest& req,
       AddRateLimitHeaders(h, x.rate);
       x.http_status = 200;
       std::string text = json::serialize(out);
+      StoreAnswer(x, text);
       Status s = co_await w.Send(200, std::move(h), std::move(text));
       if (!s.ok()) {
         SOBRE_LOG(kDebug, "request {}: response not sent: {}", x.request_id, s.ToString());
@@ -155,7 +156,7 @@ class Gateway::Impl::Sink final : public backend::StreamSink {
     HttpHeaders h = impl_.BaseHeaders(x_, "text/event-stream");
     h.emplace_back("cache-control", "no-cache");
     h.emplace_back("x-sobre-model", answering_->config->name);
-    h.emplace_back("x-sobre-cache", "MISS");
+    h.emplace_back("x-sobre-cache", cache::HeaderValue(x_.cache.value_or(cache::CacheStatus{})));
     h.emplace_back("x-sobre-method", answering_->metered || answering_->backend->is_local()
                                          ? "measured"
                                          : "estimated");

@@ -247,6 +247,23 @@ std::string GatewayMetrics::Render(size_t in_flight, size_t queued) const {
     }
   }
 
+  Header(out, "sobre_cache_requests_total", "counter",
+         "Exact-cache decisions: exact (answered from the cache), miss, bypass (not looked up).");
+  for (cache::CacheOutcome o :
+       {cache::CacheOutcome::kExact, cache::CacheOutcome::kMiss, cache::CacheOutcome::kBypass}) {
+    fmt::format_to(std::back_inserter(out), "sobre_cache_requests_total{{outcome=\"{}\"}} {}\n",
+                   cache::HeaderValue(cache::CacheStatus{.outcome = o}),
+                   cache_outcomes_[static_cast<size_t>(o)].load(std::memory_order_relaxed));
+  }
+  Header(out, "sobre_cache_avoided_energy_joules_total", "counter",
+         "Energy the cached answers' original calls used, summed over cache hits, J.");
+  fmt::format_to(std::back_inserter(out), "sobre_cache_avoided_energy_joules_total {}\n",
+                 Num(cache_avoided_energy_j_.load(std::memory_order_relaxed)));
+  Header(out, "sobre_cache_avoided_co2e_grams_total", "counter",
+         "Use-phase carbon the cached answers' original calls emitted, summed over hits, g.");
+  fmt::format_to(std::back_inserter(out), "sobre_cache_avoided_co2e_grams_total {}\n",
+                 Num(cache_avoided_co2e_g_.load(std::memory_order_relaxed)));
+
   Header(out, "sobre_gateway_overhead_seconds", "histogram",
          "Time each request spent in the gateway itself (outside backends and queues).");
   if (overhead_.count() > 0) overhead_.AppendTo(out, "sobre_gateway_overhead_seconds", "");
@@ -255,6 +272,17 @@ std::string GatewayMetrics::Render(size_t in_flight, size_t queued) const {
   Header(out, "sobre_requests_queued", "gauge", "Requests waiting for an admission slot.");
   fmt::format_to(std::back_inserter(out), "sobre_requests_queued {}\n", queued);
   return out;
+}
+
+void GatewayMetrics::RecordCache(cache::CacheOutcome outcome, double avoided_energy_wh,
+                                 double avoided_co2e_g) {
+  cache_outcomes_[static_cast<size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
+  if (avoided_energy_wh > 0) {
+    cache_avoided_energy_j_.fetch_add(avoided_energy_wh * 3600.0, std::memory_order_relaxed);
+  }
+  if (avoided_co2e_g > 0) {
+    cache_avoided_co2e_g_.fetch_add(avoided_co2e_g, std::memory_order_relaxed);
+  }
 }
 
 std::string EscapeLabelValue(std::string_view value) {

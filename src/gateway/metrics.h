@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cache/cache_status.h"
 #include "gateway/openai_validate.h"
 #include "gateway/request_footprint.h"
 
@@ -66,6 +67,8 @@ class GatewayMetrics {
   GatewayMetrics& operator=(const GatewayMetrics&) = delete;
 
   void Record(const RequestObservation& obs);
+  // Counts one exact-cache decision; on a hit, adds what the original answer cost (Wh, g CO2e).
+  void RecordCache(cache::CacheOutcome outcome, double avoided_energy_wh, double avoided_co2e_g);
 
   // The whole exposition, with the admission gauges given by the caller.
   std::string Render(size_t in_flight, size_t queued) const;
@@ -87,6 +90,9 @@ class GatewayMetrics {
   std::vector<std::unique_ptr<ModelBlock>> blocks_;  // One per model, then "unknown".
   std::unordered_map<std::string_view, size_t> index_;  // Views into blocks_' names.
   Histogram overhead_;
+  std::array<std::atomic<uint64_t>, 4> cache_outcomes_{};  // By CacheOutcome.
+  std::atomic<double> cache_avoided_energy_j_{0};
+  std::atomic<double> cache_avoided_co2e_g_{0};
   const bool per_key_;
   mutable std::mutex key_mu_;
   std::map<std::string, KeyBlock, std::less<>> keys_;  // Guarded by key_mu_.

@@ -89,7 +89,7 @@ struct LedgerRow {
   double water_ml = 0;
   double embodied_co2e_g = 0;
   std::string method;          // "measured" or "estimated".
-  std::string cache_status;    // "MISS", "HIT", "SEMANTIC_HIT", "BYPASS".
+  std::string cache_status;    // cache::HeaderValue(): "exact", "miss", "bypass", "semantic; ...".
   int http_status = 0;         // What the client got.
   std::string error_code;      // OpenAI error code when not 2xx.
 };

@@ -179,3 +179,14 @@ test('a concurrent burst against a token budget never overspends', async () => {
     assert.ok(e.headers.get('retry-after') !== null);
   }
 });
+
+test('a deterministic repeat is answered from the exact cache', async () => {
+  const params = { model: 'small', temperature: 0, messages: [{ role: 'user', content: 'Cache me, please' }] };
+  const first = await client().chat.completions.create(params).withResponse();
+  assert.equal(first.response.headers.get('x-sobre-cache'), 'miss');
+  const { data, response } = await client().chat.completions.create(params).withResponse();
+  assert.equal(response.headers.get('x-sobre-cache'), 'exact');
+  assert.equal(data.choices[0].message.content, first.data.choices[0].message.content);
+  assert.ok(data.usage.footprint.avoided_energy_wh > 0);
+  assert.ok(data.usage.footprint.energy_wh < data.usage.footprint.avoided_energy_wh);
+});

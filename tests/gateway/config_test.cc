@@ -82,6 +82,9 @@ TEST(GatewayConfigTest, ErrorsNameFileLineAndSetting) {
       {"models:\n  - name: a\n    upstream: http://x/v1\n    meter: nvml\n    gpus: [0, x]\n", ":5: models[0].gpus: expected a GPU index from 0 to 1023"},
       {"models:\n  - name: a\n    upstream: http://x/v1\n    meter: nvml\n    gpus: [1, 1]\n", "models[0].gpus: GPU 1 is listed twice"},
       {"models:\n  - name: a\n    upstream: http://x/v1\n    meter: nvml\n    gpus: 0\n", "models[0].gpus: expected a list of GPU indices"},
+      {"cache:\n  exact: maybe\n", ":2: cache.exact: expected true or false"},
+      {"cache:\n  ttl_s: 0\n", ":2: cache.ttl_s: must be between 1"},
+      {"cache: { max_byte: 5 }\n", "cache.max_byte: unknown setting (did you mean: max_bytes"},
   };
   for (const BadCase& c : cases) {
     auto r = LoadText(c.yaml);
@@ -108,6 +111,20 @@ models:
   EXPECT_TRUE(c->models[1].gpus.empty());  // Every GPU NVML reports.
   EXPECT_EQ(c->models[2].meter, MeterKind::kNone);
   EXPECT_TRUE(LoadText("").value().nvml_library.empty());
+}
+
+TEST(GatewayConfigTest, TheCacheSectionHasDefaultsAndOverrides) {
+  const GatewayConfig defaults = LoadText("").value();
+  EXPECT_TRUE(defaults.cache.exact);
+  EXPECT_EQ(defaults.cache.ttl, std::chrono::seconds(86400));
+  EXPECT_EQ(defaults.cache.max_bytes, size_t{268435456});
+  EXPECT_FALSE(defaults.cache.cache_nondeterministic);
+  auto c = LoadText("cache: { exact: false, ttl_s: 60, max_bytes: 1024, cache_nondeterministic: true }\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_FALSE(c->cache.exact);
+  EXPECT_EQ(c->cache.ttl, std::chrono::seconds(60));
+  EXPECT_EQ(c->cache.max_bytes, 1024u);
+  EXPECT_TRUE(c->cache.cache_nondeterministic);
 }
 
 TEST(GatewayConfigTest, MissingFileIsAnError) {

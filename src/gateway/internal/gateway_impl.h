@@ -18,6 +18,8 @@
 #include <boost/json/object.hpp>
 
 #include "backend/backend.h"
+#include "cache/cache_key.h"
+#include "cache/exact_cache.h"
 #include "core/clock.h"
 #include "gateway/admission.h"
 #include "gateway/auth.h"
@@ -60,6 +62,15 @@ void AskForStreamUsage(boost::json::object& body);
 // The body for a fallback, parsed again from the request: the previous attempt consumed its copy,
 // and re-parsing on this rare path is cheaper than copying every request's body up front.
 void RebuildBody(const HttpRequest& req, bool stream, boost::json::object& body);
+// The exact cache's name of an operation: "chat.completions", "completions", "embeddings".
+std::string_view CacheEndpoint(Operation op);
+
+// An exact-cache hit: the stored response and when it was stored.
+struct CachedAnswer {
+  boost::json::object body;
+  store::TimePoint created;
+};
+
 // The tokens a metered request is weighed by: output tokens, or input tokens for embeddings.
 int64_t MeteredTokens(Operation op, const backend::Usage& usage);
 
@@ -82,6 +93,8 @@ struct Gateway::Impl {
   // The checks before admission; an error to send, or nullopt with `body` and `model` set.
   std::optional<ApiError> Check(Exchange& x, const HttpRequest& req, boost::json::object& body,
                                 const internal::ModelEntry*& model);
+  // The key's per-minute rate limits (after the cache: a hit is not limited).
+  std::optional<ApiError> RateLimit(Exchange& x);
   // Reserves the request's upper-bound cost when the key has budgets.
   std::optional<ApiError> ReserveBudget(Exchange& x, const internal::ModelEntry& model);
   // Sends `error` with x.error_headers unless a response has started; records it in `x`.
@@ -97,6 +110,17 @@ struct Gateway::Impl {
                         std::chrono::nanoseconds backend_latency, std::optional<Joules> energy);
   // Settles the reservation, corrects the token bucket, appends the ledger row, records metrics.
   void Finish(Exchange& x);
+
+  // gateway_cache.cc: decides the exact cache's part (sets x.cache and friends) and looks the
+  // request up; an error for a bad "sobre" extension, or nullopt with `hit` set on a hit.
+  std::optional<ApiError> DecideCache(Exchange& x, const HttpRequest& req,
+                                      const boost::json::object& body,
+                                      std::optional<internal::CachedAnswer>& hit);
+  // Answers from a hit, streamed or not, as a live answer would look; no backend is called.
+  boost::asio::awaitable<void> AnswerFromCache(Exchange& x, internal::CachedAnswer& hit,
+                                               ResponseWriter& w);
+  // Stores `body_text`, a 2xx non-streamed answer, when x.cache_store says so.
+  void StoreAnswer(const Exchange& x, const std::string& body_text);
 
   // gateway_dispatch.cc: the model's candidates in order, falling back on fallback-eligible
   // errors while nothing has been sent to the client.
@@ -124,6 +148,9 @@ struct Gateway::Impl {
   std::string models_list_body;                  // GET /v1/models, built once.
   std::vector<std::string> model_bodies;         // GET /v1/models/{id}, by model index.
   std::atomic<bool> draining{false};
+  const cache::ExactCacheConfig exact_config;
+  std::unique_ptr<cache::ExactCache> exact_cache;  // Null when disabled or not opened.
+  Status cache_open_status;                        // Why exact_cache could not be opened.
 };
 
 }  // namespace sobre::gateway
