@@ -176,6 +176,8 @@ awaitable<void> Gateway::Impl::AnswerFromCache(Exchange& x, CachedAnswer& hit,
   json::object& body = hit.body;
   body["created"] = UnixSeconds(x.arrived);
   body["model"] = x.model;
+  // The ledger names the cache as what answered ("cache:exact").
+  x.backend_name = "cache:" + cache::HeaderValue(*x.cache);
   // The lookup's own footprint: gateway time only (no backend ran), so far.
   ComputeFootprint(x, nullptr, std::chrono::nanoseconds(0), std::nullopt);
   json::object fp = FootprintJson(x.footprint, footprint.intensity());

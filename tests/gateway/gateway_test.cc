@@ -759,6 +759,8 @@ TEST_F(GatewayTest, ADeterministicRepeatIsAnsweredFromTheExactCache) {
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].cache_status, "miss");
   EXPECT_EQ(rows[1].cache_status, "exact");
+  EXPECT_EQ(rows[1].backend, "cache:exact");
+  EXPECT_NE(rows[0].backend, "cache:exact");
   EXPECT_LT(rows[1].energy_wh, rows[0].energy_wh);
   const Reply metrics = Get("/metrics");
   EXPECT_THAT(metrics.body, HasSubstr("sobre_cache_requests_total{outcome=\"exact\"} 1\n"));
