@@ -289,8 +289,8 @@ int RunMeasure(MeasureFlags f) {
 void AddMeasureCommand(CLI::App& app, CliContext& ctx) {
   auto flags = std::make_shared<MeasureFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "measure",
-      "Run a command and report the energy, carbon, water and embodied footprint of the run.\n"
+      "measure", "Run a command and report the energy, carbon, water and embodied footprint of the run");
+  cmd->footer(
       "Energy comes from RAPL counters and NVML when readable, else from a CPU/RAM power model;\n"
       "every figure says which. The command's share of the machine (its process tree's CPU time\n"
       "over the machine's) is the headline; the whole machine's figure is printed too.\n"

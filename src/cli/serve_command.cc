@@ -212,10 +212,12 @@ int RunServe(const ServeFlags& f) {
 void AddServeCommand(CLI::App& app, CliContext& ctx) {
   auto f = std::make_shared<ServeFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "serve",
-      "Run the OpenAI-compatible gateway: /v1/chat/completions, /v1/completions, /v1/embeddings,\n"
-      "/v1/models, /healthz, /readyz, /metrics. Every response carries its energy, CO2e, water and\n"
-      "embodied footprint (usage.footprint and x-sobre-* headers). SIGTERM drains gracefully.");
+      "serve", "Run the OpenAI-compatible gateway that meters the footprint of every request");
+  cmd->footer(
+      "Endpoints: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models, /healthz,\n"
+      "/readyz, /metrics. Every response carries its energy, CO2e, water and embodied footprint\n"
+      "(usage.footprint and x-sobre-* headers). SIGTERM drains gracefully. The config file is\n"
+      "described in docs/gateway.md.");
   cmd->add_option("--config", f->config_file, "YAML config (listen, store, site, models, keys)");
   cmd->add_option("--listen", f->listen, "HOST:PORT to listen on (overrides the config; port 0 picks one)");
   cmd->add_option("--store", f->store_url, "sqlite:///path.db or postgres://user@host/db");

@@ -1,7 +1,6 @@
 // The exact cache in the request pipeline: the decision and lookup before rate limits and
 // dispatch, answers replayed from a hit (streamed or not), and answers stored after a miss.
 #include <algorithm>
-#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -239,5 +238,126 @@ void Gateway::Impl::StoreAnswer(const Exchange& x, const std::string& body_text)
               body_text.size());
   }
 }
+
+bool Gateway::Impl::WantsStreamStore(const Exchange& x) const {
+  return exact_cache != nullptr && x.cache_store && !x.cache_key.empty() &&
+         (x.op == Operation::kChat || x.op == Operation::kCompletion);
+}
+
+namespace internal {
+
+void StreamAssembler::Reset(bool active, bool chat) {
+  active_ = active;
+  chat_ = chat;
+  ok_ = true;
+  seen_ = false;
+  id_ = nullptr;
+  created_ = nullptr;
+  system_fingerprint_ = nullptr;
+  choices_.clear();
+}
+
+void StreamAssembler::Add(const json::object& chunk) {
+  if (!active_ || !ok_) return;
+  if (!seen_) {
+    seen_ = true;
+    if (const json::value* id = chunk.if_contains("id")) id_ = *id;
+    if (const json::value* created = chunk.if_contains("created")) created_ = *created;
+  }
+  if (system_fingerprint_.is_null()) {
+    if (const json::value* fp = chunk.if_contains("system_fingerprint")) system_fingerprint_ = *fp;
+  }
+  const json::value* choices = chunk.if_contains("choices");
+  if (choices == nullptr || !choices->is_array()) return;
+  for (const json::value& v : choices->get_array()) {
+    const json::object* c = v.if_object();
+    const json::value* index = c != nullptr ? c->if_contains("index") : nullptr;
+    if (index == nullptr || !index->is_int64()) {
+      ok_ = false;
+      return;
+    }
+    if (const json::value* lp = c->if_contains("logprobs"); lp != nullptr && !lp->is_null()) {
+      ok_ = false;  // Logprobs are not assembled.
+      return;
+    }
+    Choice* choice = nullptr;
+    for (Choice& known : choices_) {
+      if (known.index == index->get_int64()) choice = &known;
+    }
+    if (choice == nullptr) {
+      choice = &choices_.emplace_back();
+      choice->index = index->get_int64();
+    }
+    const json::value* piece = nullptr;
+    if (chat_) {
+      const json::value* d = c->if_contains("delta");
+      if (d != nullptr && d->is_object()) {
+        const json::object& delta = d->get_object();
+        for (const char* unsupported : {"tool_calls", "function_call", "refusal"}) {
+          if (const json::value* u = delta.if_contains(unsupported); u != nullptr && !u->is_null()) {
+            ok_ = false;
+            return;
+          }
+        }
+        piece = delta.if_contains("content");
+      }
+    } else {
+      piece = c->if_contains("text");
+    }
+    if (piece != nullptr && piece->is_string()) {
+      choice->text.append(piece->get_string().data(), piece->get_string().size());
+      choice->has_text = true;
+    } else if (piece != nullptr && !piece->is_null()) {
+      ok_ = false;
+      return;
+    }
+    if (const json::value* f = c->if_contains("finish_reason"); f != nullptr && !f->is_null()) {
+      choice->finish_reason = *f;
+    }
+  }
+}
+
+std::optional<json::object> StreamAssembler::Build(std::string_view model) const {
+  if (!active_ || !ok_ || !seen_ || choices_.empty()) return std::nullopt;
+  std::vector<const Choice*> ordered;
+  ordered.reserve(choices_.size());
+  for (const Choice& c : choices_) {
+    if (c.finish_reason.is_null()) return std::nullopt;  // Not a finished answer.
+    ordered.push_back(&c);
+  }
+  std::sort(ordered.begin(), ordered.end(),
+            [](const Choice* a, const Choice* b) { return a->index < b->index; });
+  json::array choices;
+  choices.reserve(ordered.size());
+  for (const Choice* c : ordered) {
+    json::object out;
+    out["index"] = c->index;
+    if (chat_) {
+      json::object message;
+      message["role"] = "assistant";
+      if (c->has_text) {
+        message["content"] = c->text;
+      } else {
+        message["content"] = nullptr;
+      }
+      out["message"] = std::move(message);
+    } else {
+      out["text"] = c->text;
+    }
+    out["logprobs"] = nullptr;
+    out["finish_reason"] = c->finish_reason;
+    choices.push_back(std::move(out));
+  }
+  json::object body;
+  body["id"] = id_;
+  body["object"] = chat_ ? "chat.completion" : "text_completion";
+  body["created"] = created_;
+  body["model"] = model;
+  if (!system_fingerprint_.is_null()) body["system_fingerprint"] = system_fingerprint_;
+  body["choices"] = std::move(choices);
+  return body;
+}
+
+}  // namespace internal
 
 }  // namespace sobre::gateway

@@ -112,6 +112,7 @@ class Gateway::Impl::Sink final : public backend::StreamSink {
     metered_ = metered;
     call_start_ = impl_.clock.Now();
     backend_before_ = x_.backend_time;
+    assembler_.Reset(impl_.WantsStreamStore(x_), x_.op == Operation::kChat);
   }
 
   awaitable<bool> OnChunk(json::object chunk) override {
@@ -123,6 +124,7 @@ class Gateway::Impl::Sink final : public backend::StreamSink {
     }
     // Our work on the chunk (not the socket writes) is gateway overhead inside the backend call.
     const auto t0 = impl_.clock.Now();
+    assembler_.Add(chunk);
     chunk["model"] = answering_->config->name;
     if (x_.info.include_usage) {
       chunk["usage"] = nullptr;
@@ -197,6 +199,11 @@ class Gateway::Impl::Sink final : public backend::StreamSink {
     return chunk;
   }
 
+  // The relayed chunks as a non-streamed body (no usage) for the exact cache, if assembled.
+  std::optional<json::object> Assembled() const {
+    return assembler_.Build(answering_->config->name);
+  }
+
   bool started() const { return started_; }
   bool client_gone() const { return client_gone_; }
   int64_t content_chunks() const { return content_chunks_; }
@@ -215,6 +222,7 @@ class Gateway::Impl::Sink final : public backend::StreamSink {
   json::value id_;
   json::value created_;
   json::value object_;
+  internal::StreamAssembler assembler_;
 };
 
 awaitable<void> Gateway::Impl::DispatchStream(Exchange& x, const HttpRequest& req,
@@ -282,6 +290,18 @@ awaitable<void> Gateway::Impl::DispatchStream(Exchange& x, const HttpRequest& re
       std::optional<Joules> energy = result.energy;
       if (metered.has_value()) energy = metered->Finish(MeteredTokens(x.op, result.usage));
       ComputeFootprint(x, &c, result.total > nanoseconds(0) ? result.total : call_time, energy);
+      // A clean, finished stream is stored as the equivalent non-streamed answer.
+      if (std::optional<json::object> assembled = sink.Assembled()) {
+        json::object& usage = UsageObject(*assembled);
+        if (result.usage_chunk.has_value()) {
+          if (const json::value* u = result.usage_chunk->if_contains("usage");
+              u != nullptr && u->is_object()) {
+            usage = u->get_object();
+          }
+        }
+        FillUsage(usage, result.usage, x.op, FootprintJson(x.footprint, footprint.intensity()));
+        StoreAnswer(x, json::serialize(*assembled));
+      }
       Status s;
       if (x.info.include_usage) {
         std::string usage_event = SseData(sink.UsageChunk(std::move(result.usage_chunk)));

@@ -802,6 +802,61 @@ TEST_F(GatewayTest, AStreamedRepeatReplaysTheCachedAnswerAsSse) {
   EXPECT_GT(usage.at("usage").at("footprint").at("avoided_energy_wh").to_number<double>(), 0);
 }
 
+TEST_F(GatewayTest, AStreamedMissIsStoredAsTheNonStreamedAnswer) {
+  Start();
+  const Reply streamed = Post(ChatBody(R"("temperature":0,"stream":true)"));
+  ASSERT_EQ(streamed.status, 200) << streamed.body;
+  EXPECT_EQ(streamed.Header("x-sobre-cache"), "miss");
+  ASSERT_FALSE(streamed.Events().empty());
+  EXPECT_EQ(streamed.Events().back(), "[DONE]");
+
+  const Reply r = Post(ChatBody(R"("temperature":0)"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Header("x-sobre-cache"), "exact");
+  EXPECT_EQ(primary_->calls(), 1);
+  const json::value v = r.Json();
+  EXPECT_EQ(v.at("object").as_string(), "chat.completion");
+  EXPECT_EQ(v.at("id").as_string(), "chatcmpl-fake");
+  const json::value& choice = v.at("choices").at(0);
+  EXPECT_EQ(choice.at("index").as_int64(), 0);
+  EXPECT_EQ(choice.at("message").at("role").as_string(), "assistant");
+  EXPECT_EQ(choice.at("message").at("content").as_string(), "Hello!");
+  EXPECT_EQ(choice.at("finish_reason").as_string(), "stop");
+  EXPECT_EQ(v.at("usage").at("completion_tokens").as_int64(), 3);
+  EXPECT_EQ(v.at("usage").at("total_tokens").as_int64(), 10);
+  EXPECT_GT(v.at("usage").at("footprint").at("avoided_energy_wh").to_number<double>(), 0);
+
+  // And a streamed repeat replays it.
+  const Reply again = Post(ChatBody(R"("temperature":0,"stream":true)"));
+  EXPECT_EQ(again.Header("x-sobre-cache"), "exact");
+  EXPECT_EQ(primary_->calls(), 1);
+}
+
+TEST_F(GatewayTest, AStreamedLegacyCompletionMissIsStoredToo) {
+  Start();
+  const std::string body = R"({"model":"small","prompt":"Say hello","temperature":0)";
+  const Reply streamed = Post(body + R"(,"stream":true})", {}, "/v1/completions");
+  ASSERT_EQ(streamed.status, 200) << streamed.body;
+  EXPECT_EQ(streamed.Header("x-sobre-cache"), "miss");
+  const Reply r = Post(body + "}", {}, "/v1/completions");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Header("x-sobre-cache"), "exact");
+  EXPECT_EQ(primary_->calls(), 1);
+  EXPECT_EQ(r.Json().at("object").as_string(), "text_completion");
+}
+
+TEST_F(GatewayTest, AStreamThatDiesMidwayIsNotStored) {
+  primary_script_.fail_after_chunks = 2;
+  Start();
+  const Reply cut = Post(ChatBody(R"("temperature":0,"stream":true)"));
+  ASSERT_EQ(cut.status, 200);
+  EXPECT_EQ(cut.Header("x-sobre-cache"), "miss");
+  EXPECT_THAT(cut.body, Not(HasSubstr("[DONE]")));
+  const Reply again = Post(ChatBody(R"("temperature":0,"stream":true)"));
+  EXPECT_EQ(again.Header("x-sobre-cache"), "miss");
+  EXPECT_EQ(primary_->calls(), 2);
+}
+
 TEST_F(GatewayTest, SamplingRequestsAndNoCacheAreNotServedFromTheCache) {
   Start();
   ASSERT_EQ(Post(ChatBody(R"("temperature":0.7)")).status, 200);

@@ -74,6 +74,37 @@ struct CachedAnswer {
 // The tokens a metered request is weighed by: output tokens, or input tokens for embeddings.
 int64_t MeteredTokens(Operation op, const backend::Usage& usage);
 
+// Assembles a streamed chat or text completion, chunk by chunk, into the body the same request
+// would have had non-streamed, for the exact cache: per choice index the concatenated content
+// (chat) or text (completions) and the finish_reason. Gives up (ok() false) on what it does not
+// assemble: tool calls, function calls, refusals and logprobs; such streams are not stored.
+class StreamAssembler {
+ public:
+  // Starts afresh (a fallback's attempt): `active` false ignores every chunk.
+  void Reset(bool active, bool chat);
+  // One relayed chunk, as the backend sent it.
+  void Add(const boost::json::object& chunk);
+  // The chat.completion / text_completion body, without usage; nullopt when it gave up, saw no
+  // chunk or a choice has no finish_reason.
+  std::optional<boost::json::object> Build(std::string_view model) const;
+
+ private:
+  struct Choice {
+    int64_t index = 0;
+    std::string text;
+    bool has_text = false;
+    boost::json::value finish_reason;
+  };
+  bool active_ = false;
+  bool chat_ = true;
+  bool ok_ = true;
+  bool seen_ = false;
+  boost::json::value id_;
+  boost::json::value created_;
+  boost::json::value system_fingerprint_;
+  std::vector<Choice> choices_;  // In order of first appearance; a few at most.
+};
+
 }  // namespace internal
 
 // Thread contract: immutable after construction apart from its thread-safe members (auth cache,
@@ -121,6 +152,8 @@ struct Gateway::Impl {
                                                ResponseWriter& w);
   // Stores `body_text`, a 2xx non-streamed answer, when x.cache_store says so.
   void StoreAnswer(const Exchange& x, const std::string& body_text);
+  // True when a streamed miss should be assembled for StoreAnswer (chat or text completions).
+  bool WantsStreamStore(const Exchange& x) const;
 
   // gateway_dispatch.cc: the model's candidates in order, falling back on fallback-eligible
   // errors while nothing has been sent to the client.
