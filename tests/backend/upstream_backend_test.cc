@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <future>
@@ -396,7 +397,17 @@ TEST_F(UpstreamBackendTest, CancellingTheCallerClosesTheStream) {
   auto fut =
       asio::co_spawn(io_, call, asio::bind_cancellation_slot(signal.slot(), asio::use_future));
   std::this_thread::sleep_for(milliseconds(200));
-  asio::post(io_, [&] { signal.emit(asio::cancellation_type::terminal); });
+  // A signal emitted while no operation is attached to the slot (between two reads) is not
+  // remembered by Asio, so emit until the call ends; on a loaded machine one may fall in a gap.
+  std::atomic<int> pending{0};
+  while (fut.wait_for(milliseconds(50)) != std::future_status::ready) {
+    ++pending;
+    asio::post(io_, [&] {
+      signal.emit(asio::cancellation_type::terminal);
+      --pending;
+    });
+  }
+  while (pending.load() > 0) std::this_thread::sleep_for(milliseconds(1));  // `signal` outlives them.
   std::optional<Result> r = fut.get();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status().code(), StatusCode::kCancelled) << r->status().ToString();
