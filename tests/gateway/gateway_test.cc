@@ -697,7 +697,15 @@ TEST_F(GatewayTest, ModelsHealthReadinessAndMetrics) {
   EXPECT_EQ(Get("/readyz").status, 503);
 
   ASSERT_EQ(Post(ChatBody(R"("stream":true)")).status, 200);
-  const Reply metrics = Get("/metrics");
+  // Metrics are recorded after the response is sent: poll briefly for the request to show.
+  const std::string counted =
+      "gen_ai_server_request_duration_seconds_count{gen_ai_operation_name=\"chat\","
+      "gen_ai_request_model=\"small\"} 1";
+  Reply metrics = Get("/metrics");
+  for (int i = 0; i < 200 && metrics.body.find(counted) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    metrics = Get("/metrics");
+  }
   ASSERT_EQ(metrics.status, 200);
   EXPECT_THAT(metrics.Header("content-type"), HasSubstr("text/plain"));
   EXPECT_THAT(metrics.body, HasSubstr("gen_ai_server_request_duration_seconds_count{"
@@ -762,7 +770,11 @@ TEST_F(GatewayTest, ADeterministicRepeatIsAnsweredFromTheExactCache) {
   EXPECT_EQ(rows[1].backend, "cache:exact");
   EXPECT_NE(rows[0].backend, "cache:exact");
   EXPECT_LT(rows[1].energy_wh, rows[0].energy_wh);
-  const Reply metrics = Get("/metrics");
+  Reply metrics = Get("/metrics");
+  for (int i = 0; i < 200 && metrics.body.find("outcome=\"exact\"} 1\n") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // Recorded after the response.
+    metrics = Get("/metrics");
+  }
   EXPECT_THAT(metrics.body, HasSubstr("sobre_cache_requests_total{outcome=\"exact\"} 1\n"));
   EXPECT_THAT(metrics.body, HasSubstr("sobre_cache_requests_total{outcome=\"miss\"} 1\n"));
   EXPECT_THAT(metrics.body, Not(HasSubstr("sobre_cache_avoided_energy_joules_total 0\n")));
