@@ -175,8 +175,8 @@ int RunServe(const ServeFlags& f) {
   gw.RegisterRoutes(server);
   if (Status s = server.Start(); !s.ok()) return ReportError("serve", s);
 
-  StatusOr<std::vector<store::ApiKey>> keys = (*store)->ListKeys();
-  bool open = keys.ok() && keys->empty();
+  StatusOr<int64_t> keys = (*store)->CountAllKeys();
+  bool open = keys.ok() && *keys == 0;
   std::printf("listening %s:%u\n", config->server.host.c_str(), server.port());
   std::fflush(stdout);
   std::fprintf(stderr,

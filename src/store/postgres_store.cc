@@ -257,6 +257,13 @@ StatusOr<int64_t> PostgresStore::CountLiveKeys() {
   return internal::PgInt(r.get(), 0, 0);
 }
 
+StatusOr<int64_t> PostgresStore::CountAllKeys() {
+  SOBRE_ASSIGN_OR_RETURN(PgResult r, WithRetries([&](PgConn& conn) {
+                           return conn.Exec("SELECT count(*) FROM api_keys");
+                         }));
+  return internal::PgInt(r.get(), 0, 0);
+}
+
 StatusOr<Reservation> PostgresStore::Reserve(const ApiKey& key, const Cost& upper_bound,
                                              TimePoint now) {
   SOBRE_RETURN_IF_ERROR(

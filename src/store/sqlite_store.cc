@@ -303,6 +303,13 @@ StatusOr<int64_t> SqliteStore::CountLiveKeys() {
   return row ? s.Int(0) : 0;
 }
 
+StatusOr<int64_t> SqliteStore::CountAllKeys() {
+  std::lock_guard lock(main_.mu);
+  SOBRE_ASSIGN_OR_RETURN(SqliteStmt s, main_.db->Prepare("SELECT count(*) FROM api_keys"));
+  SOBRE_ASSIGN_OR_RETURN(bool row, s.Step());
+  return row ? s.Int(0) : 0;
+}
+
 StatusOr<Reservation> SqliteStore::Reserve(const ApiKey& key, const Cost& upper_bound,
                                            TimePoint now) {
   SOBRE_RETURN_IF_ERROR(

@@ -35,6 +35,7 @@ class SqliteStore final : public Store {
   StatusOr<std::vector<ApiKey>> ListKeys() override;
   Status RevokeKey(std::string_view name) override;
   StatusOr<int64_t> CountLiveKeys() override;
+  StatusOr<int64_t> CountAllKeys() override;
 
   StatusOr<Reservation> Reserve(const ApiKey& key, const Cost& upper_bound, TimePoint now) override;
   Status Settle(int64_t reservation_id, const Cost& actual) override;

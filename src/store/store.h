@@ -147,6 +147,9 @@ class Store {
   virtual Status RevokeKey(std::string_view name) = 0;
   // Number of live keys (the gateway requires keys once there is one).
   virtual StatusOr<int64_t> CountLiveKeys() = 0;
+  // Number of keys ever created, revoked ones included: the gateway runs open only while it is 0,
+  // so that revoking the last key locks it rather than reopening it.
+  virtual StatusOr<int64_t> CountAllKeys() = 0;
 
   // Budgets. Atomically checks that usage + reservations + `upper_bound` stays within every daily
   // and monthly limit of `key` for the periods containing `now`, and if so reserves it; across

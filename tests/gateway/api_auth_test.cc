@@ -68,7 +68,7 @@ TEST_F(AuthTest, BearerSecretsAreLookedUpAndWrongOnesRefused) {
 
 TEST_F(AuthTest, RevocationTakesEffectWhenTheCacheEntryExpires) {
   const std::string secret = CreateKey("dev");
-  CreateKey("other");  // Revoking the last live key would reopen the gateway (open mode).
+  CreateKey("other");
   AuthOptions options;
   options.key_ttl = milliseconds(2000);
   Authenticator auth(*store_, clock_, options);
@@ -93,6 +93,22 @@ TEST_F(AuthTest, AKeyCreatedWhileOpenClosesTheGatewayWithinTheCountTtl) {
   CreateKey("first");
   clock_.Advance(milliseconds(2000));
   EXPECT_TRUE(auth.Authenticate("", caller).has_value());
+}
+
+TEST_F(AuthTest, RevokingTheLastKeyLocksTheGatewayInsteadOfReopeningIt) {
+  const std::string secret = CreateKey("only");
+  AuthOptions options;
+  options.key_ttl = milliseconds(2000);
+  options.live_count_ttl = milliseconds(2000);
+  Authenticator auth(*store_, clock_, options);
+  Caller caller;
+  ASSERT_FALSE(auth.Authenticate("Bearer " + secret, caller).has_value());
+  ASSERT_TRUE(store_->RevokeKey("only").ok());
+  clock_.Advance(milliseconds(2001));
+  EXPECT_TRUE(auth.Authenticate("", caller).has_value()) << "no key: refused, not open";
+  const auto error = auth.Authenticate("Bearer " + secret, caller);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->http_status(), 401);
 }
 
 }  // namespace

@@ -99,6 +99,7 @@ TEST_P(StoreTest, ListRevokeAndCountLiveKeys) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(*store->CountLiveKeys(), 0);
+  EXPECT_EQ(*store->CountAllKeys(), 0);
   std::vector<std::string> secrets;
   for (const char* name : {"a", "b", "c"}) {
     NewKey spec;
@@ -112,6 +113,7 @@ TEST_P(StoreTest, ListRevokeAndCountLiveKeys) {
   ASSERT_TRUE(store->RevokeKey("b").ok());
   EXPECT_TRUE(store->RevokeKey("b").ok()) << "revoking twice is harmless";
   EXPECT_EQ(*store->CountLiveKeys(), 2);
+  EXPECT_EQ(*store->CountAllKeys(), 3);  // Revoked keys still count: the gateway stays locked.
 
   auto keys = store->ListKeys();
   ASSERT_TRUE(keys.ok());
