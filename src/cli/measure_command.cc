@@ -135,13 +135,7 @@ struct IntensityPlan {
 
 StatusOr<IntensityPlan> PlanIntensity(const MeasureFlags& f) {
   IntensityPlan plan;
-  if (f.intensity) {
-    plan.fixed.g_per_kwh = *f.intensity;
-    plan.fixed.zone = f.zone.value_or("custom");
-    plan.fixed.source = "given with --intensity";
-    return plan;
-  }
-  if (f.intensity_file) {
+  if (f.intensity_file && !f.intensity) {
     SOBRE_ASSIGN_OR_RETURN(plan.series, footprint::IntensitySeries::LoadFile(*f.intensity_file));
     return plan;
   }
@@ -156,13 +150,10 @@ StatusOr<IntensityPlan> PlanIntensity(const MeasureFlags& f) {
     user_table = std::move(*parsed);
     table = &*user_table;
   }
-  if (f.zone) {
-    StatusOr<Intensity> v = table->Lookup(*f.zone);
-    if (!v.ok()) return v.status().WithContext("--zone");
-    plan.fixed = *v;
-    return plan;
-  }
-  plan.fixed = table->World();
+  StatusOr<Intensity> v = footprint::ResolveIntensity(f.intensity, "given with --intensity",
+                                                       f.zone.value_or(""), *table);
+  if (!v.ok()) return v.status().WithContext("--zone");
+  plan.fixed = std::move(*v);
   return plan;
 }
 

@@ -120,16 +120,15 @@ StatusOr<Intensity> ResolveIntensity(const IntensityChoice& choice, const Estima
     }
     SOBRE_RETURN_IF_ERROR(
         CheckClosed(*choice.g_per_kwh, intensity_flag, 0, 3000, "between 0 and 3000 g/kWh"));
-    intensity.g_per_kwh = *choice.g_per_kwh;
-    intensity.source =
-        choice.intensity_source.empty() ? GivenWith(intensity_flag) : choice.intensity_source;
-  } else if (!choice.zone.empty()) {
-    auto found = IntensityOf(tables).Lookup(choice.zone);
-    if (!found.ok()) return found.status().WithContext(zone_flag);
-    intensity = std::move(found).value();
-  } else {
-    intensity = IntensityOf(tables).World();
-    intensity.is_world_fallback = true;
+  }
+  auto found = footprint::ResolveIntensity(
+      choice.g_per_kwh,
+      choice.intensity_source.empty() ? GivenWith(intensity_flag) : choice.intensity_source,
+      choice.zone, IntensityOf(tables));
+  if (!found.ok()) return found.status().WithContext(zone_flag);
+  intensity = std::move(found).value();
+  if (choice.g_per_kwh) intensity.zone.clear();  // A given value belongs to no zone here.
+  if (intensity.is_world_fallback) {
     warnings.push_back(
         fmt::format("world average used: no {} or {} given", zone_flag, intensity_flag));
   }

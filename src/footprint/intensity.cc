@@ -310,6 +310,20 @@ StatusOr<Intensity> IntensityTable::Lookup(std::string_view zone) const {
                        "'; closest zones: " + Join(closest, ", "));
 }
 
+StatusOr<Intensity> ResolveIntensity(std::optional<double> given_g_per_kwh,
+                                     std::string_view given_source, std::string_view zone,
+                                     const IntensityTable& table) {
+  if (given_g_per_kwh) {
+    Intensity out;
+    out.g_per_kwh = *given_g_per_kwh;
+    out.zone = zone.empty() ? "custom" : std::string(zone);
+    out.source = std::string(given_source);
+    return out;
+  }
+  if (!zone.empty()) return table.Lookup(zone);
+  return table.World();
+}
+
 Intensity IntensityTable::World() const {
   for (const Row& row : rows_) {
     if (row.zone == "WORLD") return Intensity{row.g_per_kwh, row.zone, SourceWithYear(row), true};

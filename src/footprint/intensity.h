@@ -4,6 +4,7 @@
 #define SOBRE_FOOTPRINT_INTENSITY_H_
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,13 @@ class IntensityTable {
  private:
   std::vector<Row> rows_;
 };
+
+// The one rule every command applies: a value the user gave (`given_g_per_kwh`, labelled
+// `given_source` and `zone` or "custom"), else `zone` looked up in `table` (NotFound listing close
+// zones), else the world average, flagged is_world_fallback.
+StatusOr<Intensity> ResolveIntensity(std::optional<double> given_g_per_kwh,
+                                     std::string_view given_source, std::string_view zone,
+                                     const IntensityTable& table);
 
 // An hourly (or finer) series of intensities, read from CSV (header with time, zone and
 // gco2e_per_kwh columns) or JSON (an array of {"time","zone","gco2e_per_kwh"} objects, or

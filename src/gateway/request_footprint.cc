@@ -41,24 +41,20 @@ FootprintModel::FootprintModel(const SiteConfig& site, const footprint::Intensit
   if (site.pue != pue_) {
     warnings_.push_back(fmt::format("site PUE {} is outside [1, 5]; {} used", site.pue, pue_));
   }
-  if (site.intensity_g_per_kwh.has_value()) {
-    intensity_.g_per_kwh = std::clamp(*site.intensity_g_per_kwh, 0.0, 3000.0);
-    intensity_.zone = site.zone.empty() ? "custom" : site.zone;
-    intensity_.source = "site intensity_g_per_kwh in the gateway config";
+  std::optional<double> given;
+  if (site.intensity_g_per_kwh) given = std::clamp(*site.intensity_g_per_kwh, 0.0, 3000.0);
+  StatusOr<footprint::Intensity> found = footprint::ResolveIntensity(
+      given, "site intensity_g_per_kwh in the gateway config", site.zone, table);
+  if (found.ok()) {
+    intensity_ = std::move(found).value();
+    if (intensity_.is_world_fallback) {
+      warnings_.push_back("no site zone or intensity configured: world average intensity used");
+    }
     return;
   }
-  if (!site.zone.empty()) {
-    StatusOr<footprint::Intensity> found = table.Lookup(site.zone);
-    if (found.ok()) {
-      intensity_ = std::move(found).value();
-      return;
-    }
-    warnings_.push_back(fmt::format("site zone: {}; world average used", found.status().message()));
-  } else {
-    warnings_.push_back("no site zone or intensity configured: world average intensity used");
-  }
+  // The config loader already rejects unknown zones; a table without the zone still serves.
+  warnings_.push_back(fmt::format("site zone: {}; world average used", found.status().message()));
   intensity_ = table.World();
-  intensity_.is_world_fallback = true;
 }
 
 StatusOr<RequestFootprint> FootprintModel::Estimate(const ModelSize& model, int64_t output_tokens,

@@ -409,5 +409,22 @@ TEST(IntensitySeriesTest, LoadFileReadsCsvAndJsonAndNamesMissingFiles) {
   EXPECT_THAT(missing.status().message(), HasSubstr("no/such/series.csv"));
 }
 
+TEST(ResolveIntensityTest, GivenValueThenZoneThenFlaggedWorldAverage) {
+  const IntensityTable& t = IntensityTable::Builtin();
+  auto given = ResolveIntensity(123.0, "given with --intensity", "", t);
+  ASSERT_TRUE(given.ok());
+  EXPECT_DOUBLE_EQ(given->g_per_kwh, 123.0);
+  EXPECT_EQ(given->zone, "custom");
+  EXPECT_EQ(given->source, "given with --intensity");
+  EXPECT_FALSE(given->is_world_fallback);
+  auto zone = ResolveIntensity(std::nullopt, "", "FR", t);
+  ASSERT_TRUE(zone.ok());
+  EXPECT_DOUBLE_EQ(zone->g_per_kwh, 56.0);
+  auto world = ResolveIntensity(std::nullopt, "", "", t);
+  ASSERT_TRUE(world.ok());
+  EXPECT_TRUE(world->is_world_fallback);
+  EXPECT_FALSE(ResolveIntensity(std::nullopt, "", "Atlantis", t).ok());
+}
+
 }  // namespace
 }  // namespace sobre::footprint
