@@ -30,6 +30,16 @@ void AddMeasureCommand(CLI::App& app, CliContext& ctx);
 void AddEstimateCommand(CLI::App& app, CliContext& ctx);
 void AddServeCommand(CLI::App& app, CliContext& ctx);
 void AddKeysCommand(CLI::App& app, CliContext& ctx);
+void AddCacheCommand(CLI::App& app, CliContext& ctx);
+
+// `sobre model ...`: model_command.cc owns the group and info / make-test / quantize;
+// model_tokenize_command.cc adds `tokenize` to it.
+void AddModelCommand(CLI::App& app, CliContext& ctx);
+void AddModelTokenizeCommand(CLI::App& model, CliContext& ctx);
+
+// `sobre bench ...`: bench_command.cc owns the group; each benchmark lives in its own file.
+void AddBenchCommand(CLI::App& app, CliContext& ctx);
+void AddBenchCacheCommand(CLI::App& bench, CliContext& ctx);
 
 }  // namespace sobre::cli
 

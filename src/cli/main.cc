@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
   sobre::cli::AddEstimateCommand(app, ctx);
   sobre::cli::AddServeCommand(app, ctx);
   sobre::cli::AddKeysCommand(app, ctx);
+  sobre::cli::AddCacheCommand(app, ctx);
+  sobre::cli::AddModelCommand(app, ctx);
+  sobre::cli::AddBenchCommand(app, ctx);
 
   try {
     app.parse(argc, argv);
