@@ -9,6 +9,7 @@ void AddBenchCommand(CLI::App& app, CliContext& ctx) {
   CLI::App* bench = app.add_subcommand("bench", "Benchmark sobre's parts on this machine");
   bench->require_subcommand(1);
   AddBenchCacheCommand(*bench, ctx);
+  AddBenchModelCommand(*bench, ctx);
 }
 
 }  // namespace sobre::cli

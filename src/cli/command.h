@@ -40,6 +40,7 @@ void AddModelTokenizeCommand(CLI::App& model, CliContext& ctx);
 // `sobre bench ...`: bench_command.cc owns the group; each benchmark lives in its own file.
 void AddBenchCommand(CLI::App& app, CliContext& ctx);
 void AddBenchCacheCommand(CLI::App& bench, CliContext& ctx);
+void AddBenchModelCommand(CLI::App& bench, CliContext& ctx);
 
 }  // namespace sobre::cli
 
