@@ -1,6 +1,8 @@
 #include "cache/embedder.h"
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <unordered_set>
 #include <utility>
 
@@ -44,7 +46,84 @@ std::vector<size_t> CodePointStarts(std::string_view s) {
   return starts;
 }
 
+// Spellings that mean the same word, as the frugal embedder compares them.
+struct Respelling {
+  std::string_view from;
+  std::string_view to;      // Empty: dropped.
+  std::string_view extra;   // A second word emitted after `to` ("not").
+};
+constexpr Respelling kRespellings[] = {
+    {"cannot", "can", "not"}, {"cant", "can", "not"},     {"dont", "do", "not"},
+    {"doesnt", "does", "not"}, {"didnt", "did", "not"},   {"isnt", "is", "not"},
+    {"arent", "are", "not"},  {"wasnt", "was", "not"},    {"werent", "were", "not"},
+    {"havent", "have", "not"}, {"hasnt", "has", "not"},   {"wouldnt", "would", "not"},
+    {"shouldnt", "should", "not"}, {"couldnt", "could", "not"}, {"whats", "what", ""},
+    {"thats", "that", ""},    {"im", "i", ""},            {"ive", "i", ""},
+    {"youre", "you", ""},     {"percent", "", ""},        {"pct", "", ""},
+};
+constexpr std::string_view kNumberWords[] = {
+    "zero",    "one",     "two",       "three",    "four",     "five",    "six",
+    "seven",   "eight",   "nine",      "ten",      "eleven",   "twelve",  "thirteen",
+    "fourteen", "fifteen", "sixteen",  "seventeen", "eighteen", "nineteen", "twenty"};
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
 }  // namespace
+
+std::vector<std::string> CanonicalWords(std::string_view text) {
+  std::vector<std::string> out;
+  for (std::string word : WordTokens(text)) {
+    // Contractions: "isn't" -> "is not", "won't" -> "will not", "what's" -> "what".
+    if (word.size() > 3 && word.ends_with("n't")) {
+      word.resize(word.size() - 3);
+      if (word == "ca") word = "can";
+      if (word == "wo") word = "will";
+      if (word == "sha") word = "shall";
+      out.push_back(std::move(word));
+      out.emplace_back("not");
+      continue;
+    }
+    for (std::string_view suffix : {"'s", "'m", "'re", "'ve", "'ll", "'d"}) {
+      if (word.size() > suffix.size() && word.ends_with(suffix)) {
+        word.resize(word.size() - suffix.size());
+        break;
+      }
+    }
+    std::erase(word, '\'');
+    if (word.empty()) continue;
+    if (IsDigit(word[0])) {
+      // "1,000" -> "1000", "2.50" -> "2.5".
+      std::erase(word, ',');
+      if (word.find('.') != std::string::npos) {
+        while (word.back() == '0') word.pop_back();
+        if (word.back() == '.') word.pop_back();
+      }
+      out.push_back(std::move(word));
+      continue;
+    }
+    auto number = std::find(std::begin(kNumberWords), std::end(kNumberWords), word);
+    if (number != std::end(kNumberWords)) {
+      out.push_back(std::to_string(number - std::begin(kNumberWords)));
+      continue;
+    }
+    const Respelling* respelling = nullptr;
+    for (const Respelling& r : kRespellings) {
+      if (r.from == word) respelling = &r;
+    }
+    if (respelling != nullptr) {
+      if (!respelling->to.empty()) out.emplace_back(respelling->to);
+      if (!respelling->extra.empty()) out.emplace_back(respelling->extra);
+      continue;
+    }
+    // A plural "s" (not "ss", "us", "is": "class", "celsius", "paris"; not short words).
+    if (word.size() > 3 && word.back() == 's' && word[word.size() - 2] != 's' &&
+        word[word.size() - 2] != 'u' && word[word.size() - 2] != 'i' && !IsStopword(word)) {
+      word.pop_back();
+    }
+    out.push_back(std::move(word));
+  }
+  return out;
+}
 
 boost::asio::awaitable<StatusOr<std::vector<float>>> Embedder::EmbedAsync(std::string text) {
   co_return Embed(text);
@@ -66,28 +145,42 @@ FrugalEmbedder::FrugalEmbedder(FrugalEmbedderOptions options)
   if (options_.dims <= 0) options_.dims = 384;
 }
 
-std::string FrugalEmbedder::name() const { return fmt::format("frugal-v1-{}", options_.dims); }
+std::string FrugalEmbedder::name() const { return fmt::format("frugal-v2-{}", options_.dims); }
 
 std::vector<FrugalEmbedder::Feature> FrugalEmbedder::Features(std::string_view text) const {
-  std::vector<std::string> words = WordTokens(text);
+  std::vector<std::string> words = CanonicalWords(text);
   std::vector<Feature> features;
   features.reserve(words.size() * 16);
-  for (size_t i = 0; i < words.size(); ++i) {
-    const std::string& word = words[i];
-    float prior = IsStopword(word) ? options_.stopword_weight : 1.0f;
-    features.push_back({HashFeature('w', word), options_.word_weight * prior});
-    if (i + 1 < words.size()) {
-      std::string bigram = word + ' ' + words[i + 1];
-      float bigram_prior = prior < 1.0f && IsStopword(words[i + 1]) ? options_.stopword_weight : 1.0f;
-      features.push_back({HashFeature('b', bigram), options_.bigram_weight * bigram_prior});
-    }
+  // Content words (not stopwords, not fillers), in order: their bigrams skip the function words
+  // between them, so "how do I reset" and "how can I reset" share "... reset password".
+  std::vector<const std::string*> content;
+  for (const std::string& word : words) {
+    bool stopword = IsStopword(word);
+    bool filler = !stopword && IsFillerWord(word);
+    float prior = stopword ? options_.stopword_weight : filler ? options_.filler_weight : 1.0f;
+    if (prior > 0) features.push_back({HashFeature('w', word), options_.word_weight * prior});
+    // A negation counts as a word but stays out of the bigram chain, wherever it stands
+    // ("is not rising" / "isn't rising"); the guards compare negations exactly.
+    if (stopword || filler || HasNegation(word)) continue;
+    content.push_back(&word);
     std::string padded = ' ' + word + ' ';
     std::vector<size_t> starts = CodePointStarts(padded);
     size_t code_points = starts.size() - 1;
     for (size_t n = 3; n <= 5; ++n) {
       for (size_t first = 0; first + n <= code_points; ++first) {
         std::string_view gram(padded.data() + starts[first], starts[first + n] - starts[first]);
-        features.push_back({HashFeature('c', gram), options_.char_weight * prior});
+        features.push_back({HashFeature('c', gram), options_.char_weight});
+      }
+    }
+  }
+  for (size_t i = 0; i + 1 < content.size(); ++i) {
+    features.push_back({HashFeature('b', *content[i] + ' ' + *content[i + 1]), options_.bigram_weight});
+  }
+  // A text made only of function words and fillers ("hi, thanks!") still embeds, on those.
+  if (content.empty() && options_.filler_weight <= 0) {
+    for (const std::string& word : words) {
+      if (IsFillerWord(word)) {
+        features.push_back({HashFeature('w', word), options_.word_weight * options_.stopword_weight});
       }
     }
   }

@@ -39,19 +39,31 @@ struct FrugalEmbedderOptions {
   // Output dimensions (feature-hashing buckets). Default 384.
   int dims = 384;
   // Relative weights of the three feature families before normalisation. Words carry meaning,
-  // bigrams order, character 3-5-grams robustness to inflection and typos.
+  // bigrams of consecutive content words order, character 3-5-grams of content words robustness
+  // to inflection and typos.
   float word_weight = 1.0f;
   float bigram_weight = 0.7f;
   float char_weight = 0.25f;
   // Weight of a stopword unigram ("the", "how") relative to other words; the built-in IDF prior.
   float stopword_weight = 0.2f;
-  // Similarity threshold for default_threshold(), calibrated on semantic_embedder_test's pairs.
-  double threshold = 0.80;
+  // Weight of a filler unigram (IsFillerWord: "hi", "thanks", "explain"). Default 0: politeness
+  // and request framing do not move the vector (a text of fillers only embeds on them).
+  float filler_weight = 0.0f;
+  // Similarity threshold for default_threshold(), calibrated with the default guards on the
+  // calibration half of tests/data/paraphrases (see its README and `sobre bench cache`).
+  double threshold = 0.90;
 };
 
-// A model-free embedder: lower-cased word unigrams and bigrams plus character 3-, 4- and 5-grams
-// (counted in code points, over each word padded with spaces) are hashed into `dims` buckets with
-// a sign bit (feature hashing), weighted, and L2-normalised.
+// The words the frugal embedder sees: WordTokens, with contractions undone ("isn't" -> "is
+// not", "what's" -> "what"), number words as digits ("three" -> "3"), numbers without group
+// separators or trailing zeros ("1,000.50" -> "1000.5"), "percent" dropped (as '%' is), and a
+// plural "s" stripped from words of 4+ letters. Thread-safe: pure function.
+std::vector<std::string> CanonicalWords(std::string_view text);
+
+// A model-free embedder over CanonicalWords: word unigrams (stopwords and fillers
+// down-weighted), bigrams of consecutive content words, and character 3-, 4- and 5-grams of
+// content words (counted in code points, over each word padded with spaces) are hashed into
+// `dims` buckets with a sign bit (feature hashing), weighted, and L2-normalised.
 //
 // Weights: until Observe() has seen any text, a fixed prior (stopword unigrams down-weighted).
 // After, each feature is also multiplied by a smoothed IDF learned from the observed texts,
@@ -64,7 +76,7 @@ class FrugalEmbedder final : public Embedder {
  public:
   explicit FrugalEmbedder(FrugalEmbedderOptions options = {});
 
-  std::string name() const override;  // "frugal-v1-384"
+  std::string name() const override;  // "frugal-v2-384"
   int dims() const override { return options_.dims; }
   double default_threshold() const override { return options_.threshold; }
   StatusOr<std::vector<float>> Embed(std::string_view text) override;

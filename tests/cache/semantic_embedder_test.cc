@@ -42,7 +42,7 @@ const std::pair<const char*, const char*> kUnrelated[] = {
 TEST(SemanticEmbedderTest, DeterministicNormalisedAndSized) {
   FrugalEmbedder embedder;
   EXPECT_EQ(embedder.dims(), 384);
-  EXPECT_EQ(embedder.name(), "frugal-v1-384");
+  EXPECT_EQ(embedder.name(), "frugal-v2-384");
   auto a = embedder.Embed("How do I reset my password?");
   auto b = FrugalEmbedder().Embed("How do I reset my password?");
   ASSERT_TRUE(a.ok() && b.ok());
@@ -71,6 +71,29 @@ TEST(SemanticEmbedderTest, ParaphrasesAreCloserThanUnrelatedAndCrossTheThreshold
               worst_paraphrase, best_unrelated, embedder.default_threshold());
   EXPECT_GT(worst_paraphrase, best_unrelated + 0.2f);
   EXPECT_LT(best_unrelated, embedder.default_threshold());
+}
+
+TEST(SemanticEmbedderTest, CanonicalWordsUndoContractionsAndSpellNumbersOneWay) {
+  EXPECT_EQ(CanonicalWords("Isn't it 1,000.50 percent? What's three; I can't, they won't"),
+            (std::vector<std::string>{"is", "not", "it", "1000.5", "what", "3", "i", "can", "not",
+                                      "they", "will", "not"}));
+  EXPECT_EQ(CanonicalWords("dont cats purr"), (std::vector<std::string>{"do", "not", "cat", "purr"}));
+  EXPECT_EQ(CanonicalWords("this is his bus"), (std::vector<std::string>{"this", "is", "his", "bus"}));
+}
+
+TEST(SemanticEmbedderTest, PolitenessContractionsAndNumberSpellingDoNotMoveTheVector) {
+  FrugalEmbedder embedder;
+  auto same = [&](const char* a, const char* b) {
+    return Cosine(*embedder.Embed(a), *embedder.Embed(b));
+  };
+  EXPECT_NEAR(same("How do I reset my password?", "Hi! How do I reset my password? Thanks!"), 1.0f, 1e-5f);
+  EXPECT_NEAR(same("Why is my cake not rising?", "Why isn't my cake rising?"), 1.0f, 1e-5f);
+  EXPECT_NEAR(same("Give me three ideas", "give me 3 ideas"), 1.0f, 1e-5f);
+  EXPECT_NEAR(same("What is 10% of 1,000?", "What is 10 percent of 1000?"), 1.0f, 1e-5f);
+  // Word order still counts, through bigrams of content words.
+  EXPECT_LT(same("convert celsius fahrenheit", "convert fahrenheit celsius"), 0.99f);
+  // A text of fillers only still embeds.
+  EXPECT_TRUE(embedder.Embed("Hi, thanks!").ok());
 }
 
 TEST(SemanticEmbedderTest, ObservedIdfDownWeightsCommonWords) {
