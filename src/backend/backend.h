@@ -47,6 +47,9 @@ struct BackendResult {
   std::chrono::nanoseconds first_byte{0};  // From the call to the first response byte.
   std::chrono::nanoseconds total{0};       // From the call to the last byte.
   std::optional<Joules> energy;            // Set only by backends that measure (local GPU, engine).
+  // True when `energy` comes from a model of this host (the engine's CPU-time power model where
+  // no RAPL counter is readable), not from a meter: the footprint then says "estimated".
+  bool energy_estimated = false;
   int attempts = 1;                        // Tries made, retries included.
   // Streaming only: the upstream's last chunk with "choices": [] and "usage", if it sent one.
   std::optional<boost::json::object> usage_chunk;

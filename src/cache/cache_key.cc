@@ -142,6 +142,15 @@ CacheControl ParseCacheControl(std::string_view header) {
 
 enum class Override { kNone, kOn, kOff, kRefresh };
 
+StatusOr<std::optional<bool>> ParseSemanticExtension(const boost::json::object& body) {
+  const boost::json::value* ext = body.if_contains("sobre");
+  if (ext == nullptr || !ext->is_object()) return std::optional<bool>();
+  const boost::json::value* semantic = ext->get_object().if_contains("semantic");
+  if (semantic == nullptr || semantic->is_null()) return std::optional<bool>();
+  if (!semantic->is_bool()) return InvalidArgumentError("'sobre.semantic' must be true or false");
+  return std::optional<bool>(semantic->get_bool());
+}
+
 StatusOr<Override> ParseExtension(const boost::json::object& body) {
   const boost::json::value* ext = body.if_contains("sobre");
   if (ext == nullptr || ext->is_null()) return Override::kNone;
@@ -170,10 +179,25 @@ StatusOr<CacheDecision> DecideExactCaching(std::string_view endpoint,
                                            const ExactCacheConfig& config) {
   // Parse the extension first so that a bad value is reported even when the cache is off.
   SOBRE_ASSIGN_OR_RETURN(Override ext, ParseExtension(body));
-  if (!config.enabled) return CacheDecision{false, false, "disabled"};
+  SOBRE_ASSIGN_OR_RETURN(std::optional<bool> semantic, ParseSemanticExtension(body));
   const CacheControl cc = ParseCacheControl(cache_control_header);
-  if (cc.no_store) return CacheDecision{false, false, "no-store"};
-  if (ext == Override::kOff) return CacheDecision{false, false, "off"};
+  CacheDecision d;
+  d.semantic = semantic;
+  d.refresh = ext == Override::kRefresh || cc.no_cache;
+  auto decided = [&](bool lookup, bool store, std::string_view reason) {
+    d.lookup = lookup;
+    d.store = store;
+    d.reason = reason;
+    return d;
+  };
+  if (!config.enabled) {
+    d.cacheable = false;
+    return decided(false, false, "disabled");
+  }
+  if (cc.no_store || ext == Override::kOff) {
+    d.cacheable = false;
+    return decided(false, false, cc.no_store ? "no-store" : "off");
+  }
 
   std::string_view why;
   const boost::json::value* temperature = body.if_contains("temperature");
@@ -187,11 +211,11 @@ StatusOr<CacheDecision> DecideExactCaching(std::string_view endpoint,
   } else if (config.cache_nondeterministic) {
     why = "nondeterministic_allowed";
   } else {
-    return CacheDecision{false, false, "nondeterministic"};
+    return decided(false, false, "nondeterministic");
   }
-  if (ext == Override::kRefresh) return CacheDecision{false, true, "refresh"};
-  if (cc.no_cache) return CacheDecision{false, true, "no-cache"};
-  return CacheDecision{true, true, why};
+  if (ext == Override::kRefresh) return decided(false, true, "refresh");
+  if (cc.no_cache) return decided(false, true, "no-cache");
+  return decided(true, true, why);
 }
 
 std::string CanonicalJson(const boost::json::value& value) {

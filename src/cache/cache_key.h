@@ -3,6 +3,7 @@
 #ifndef SOBRE_CACHE_CACHE_KEY_H_
 #define SOBRE_CACHE_CACHE_KEY_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,14 @@ struct CacheDecision {
   // "on"), "nondeterministic_allowed" (config), "refresh", "no-cache", "no-store", "off",
   // "disabled" or "nondeterministic".
   std::string_view reason;
+  // The request's own say on the semantic cache, from "sobre": {"semantic": true | false};
+  // nullopt when it says nothing (the model's or key's setting applies).
+  std::optional<bool> semantic;
+  // False when the request or the configuration ruled out caching altogether (no-store, "off",
+  // disabled): the semantic cache must then neither answer nor store either.
+  bool cacheable = true;
+  // True when the client asked for a fresh answer (no-cache, "refresh"): store, never answer.
+  bool refresh = false;
 };
 
 // Decides from the request `body`, its Cache-Control header (empty if absent) and `config`:
@@ -39,8 +48,9 @@ struct CacheDecision {
 //     neither ("nondeterministic").
 //   - Cache-Control: no-cache, or "sobre": {"cache": "refresh"}: store without looking up (a
 //     fresh answer replaces the cached one); else look up and store.
-// The body extension is {"sobre": {"cache": "on" | "off" | "refresh"}}; "sobre" must be an object
-// and "cache", when present, one of those strings, else InvalidArgument (the gateway answers 400
+// The body extension is {"sobre": {"cache": "on" | "off" | "refresh", "semantic": true | false}};
+// "sobre" must be an object, "cache", when present, one of those strings and "semantic" a
+// boolean, else InvalidArgument (the gateway answers 400
 // rather than silently ignoring a typo). Cache-Control directives are matched case-insensitively
 // and unknown ones are ignored. `endpoint` is as in ExactCacheKey.
 StatusOr<CacheDecision> DecideExactCaching(std::string_view endpoint,

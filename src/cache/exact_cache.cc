@@ -40,8 +40,10 @@ std::string NewEntryId() {
 }  // namespace
 
 size_t ExactCache::EntryBytes(const ExactCacheEntry& e) {
-  return kEntryOverheadBytes + e.id.size() + 2 * (e.key.size() + e.tenant.size()) +
-         e.model.size() + e.endpoint.size() + e.body.size() + e.method.size();
+  return kEntryOverheadBytes + 2 * e.id.size() + 2 * (e.key.size() + e.tenant.size()) +
+         e.model.size() + e.endpoint.size() + e.body.size() + e.method.size() +
+         e.semantic_scope.size() + e.query_text.size() + e.embedder.size() +
+         e.embedding.size() * sizeof(float);
 }
 
 ExactCache::ExactCache(store::Store* store, const ExactCacheOptions& options)
@@ -72,10 +74,11 @@ StatusOr<std::unique_ptr<ExactCache>> ExactCache::Open(store::Store* store,
     if (size > options.max_entry_bytes) continue;
     if (cache->bytes_ + size > options.max_bytes) break;
     std::string index_key = IndexKey(e.tenant, e.key);
-    if (cache->index_.count(index_key) != 0) continue;
+    if (cache->index_.count(index_key) != 0 || cache->by_id_.count(e.id) != 0) continue;
     cache->bytes_ += size;
     cache->lru_.push_back(std::move(e));
     cache->index_.emplace(std::move(index_key), std::prev(cache->lru_.end()));
+    cache->by_id_.emplace(cache->lru_.back().id, std::prev(cache->lru_.end()));
   }
   return cache;
 }
@@ -91,7 +94,56 @@ ExactCache::~ExactCache() {
 void ExactCache::RemoveLocked(Lru::iterator it) {
   bytes_ -= EntryBytes(*it);
   index_.erase(IndexKey(it->tenant, it->key));
+  by_id_.erase(it->id);
+  if (observer_) observer_(std::span<const std::string>(&it->id, 1));
   lru_.erase(it);
+}
+
+void ExactCache::InsertFrontLocked(ExactCacheEntry entry, std::string index_key) {
+  bytes_ += EntryBytes(entry);
+  lru_.push_front(std::move(entry));
+  index_.emplace(std::move(index_key), lru_.begin());
+  by_id_.emplace(lru_.front().id, lru_.begin());
+}
+
+void ExactCache::SetRemovalObserver(RemovalObserver observer) {
+  std::lock_guard lock(mu_);
+  observer_ = std::move(observer);
+}
+
+bool ExactCache::ContainsId(std::string_view id) const {
+  std::lock_guard lock(mu_);
+  return by_id_.count(std::string(id)) != 0;
+}
+
+std::vector<ExactCacheEntry> ExactCache::SemanticEntries() const {
+  std::lock_guard lock(mu_);
+  std::vector<ExactCacheEntry> out;
+  for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
+    if (!it->semantic_scope.empty() && !it->embedding.empty()) out.push_back(*it);
+  }
+  return out;
+}
+
+std::optional<ExactCacheEntry> ExactCache::GetById(std::string_view id, std::string_view tenant,
+                                                   store::TimePoint now) {
+  std::lock_guard lock(mu_);
+  auto found = by_id_.find(std::string(id));
+  if (found == by_id_.end() || found->second->tenant != tenant) return std::nullopt;
+  Lru::iterator it = found->second;
+  if (it->expires <= now) {
+    Write drop;
+    drop.delete_ids.push_back(it->id);
+    RemoveLocked(it);
+    EnqueueLocked(std::move(drop));
+    ++counters_.expirations;
+    return std::nullopt;
+  }
+  lru_.splice(lru_.begin(), lru_, it);
+  ++counters_.hits;
+  counters_.avoided_energy_wh += it->energy_wh;
+  counters_.avoided_co2e_g += it->co2e_g;
+  return *it;
 }
 
 uint64_t ExactCache::EnqueueLocked(Write write) {
@@ -140,11 +192,13 @@ std::optional<std::string> ExactCache::Put(ExactCacheEntry entry, store::TimePoi
   std::string index_key = IndexKey(entry.tenant, entry.key);
   // The store's upsert on (tenant, key) replaces the old row: no delete to queue for it.
   if (auto old = index_.find(index_key); old != index_.end()) RemoveLocked(old->second);
+  // An id already held under another key (a caller reusing ids) is dropped first.
+  if (auto same_id = by_id_.find(entry.id); same_id != by_id_.end()) {
+    RemoveLocked(same_id->second);
+  }
   Write write;
   write.put = entry;
-  lru_.push_front(std::move(entry));
-  index_.emplace(std::move(index_key), lru_.begin());
-  bytes_ += size;
+  InsertFrontLocked(std::move(entry), std::move(index_key));
   while (bytes_ > options_.max_bytes) {  // Never reaches the new entry: size <= max_bytes.
     Lru::iterator victim = std::prev(lru_.end());
     write.delete_ids.push_back(victim->id);

@@ -7,11 +7,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <future>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <stop_token>
@@ -84,6 +86,22 @@ class ExactCache {
   // nullopt when the entry is larger than max_entry_bytes or max_bytes (not cached).
   std::optional<std::string> Put(ExactCacheEntry entry, store::TimePoint now);
 
+  // The live entry with store id `id` if it belongs to `tenant`, counting a hit like Get(); for
+  // the semantic cache, whose index names entries by id.
+  std::optional<ExactCacheEntry> GetById(std::string_view id, std::string_view tenant,
+                                         store::TimePoint now);
+  // True when an entry with store id `id` is held (live or not yet found expired).
+  bool ContainsId(std::string_view id) const;
+
+  // Called with the ids of entries as they leave memory for any reason (eviction, expiry,
+  // replacement, purge), under the cache's lock: it must not call back into this cache. Set it
+  // before sharing the cache between threads; nullptr removes it.
+  using RemovalObserver = std::function<void(std::span<const std::string> ids)>;
+  void SetRemovalObserver(RemovalObserver observer);
+
+  // Copies of the entries that carry a semantic-cache embedding, oldest first, to build an index.
+  std::vector<ExactCacheEntry> SemanticEntries() const;
+
   // Removes the entries of `tenant` and/or `model` (both nullopt: everything), from memory and
   // the store. Returns how many were removed: the store's count when there is a store (it may
   // hold entries memory does not), else memory's.
@@ -111,8 +129,10 @@ class ExactCache {
   using Lru = std::list<ExactCacheEntry>;  // Most recently used first.
 
   ExactCache(store::Store* store, const ExactCacheOptions& options);
-  // Requires mu_. Removes `it` from memory (not from the store).
+  // Requires mu_. Removes `it` from memory (not from the store) and tells the observer.
   void RemoveLocked(Lru::iterator it);
+  // Requires mu_. Adds `entry` at the front (most recently used).
+  void InsertFrontLocked(ExactCacheEntry entry, std::string index_key);
   // Requires mu_ (so that the queue order is the order of memory changes).
   uint64_t EnqueueLocked(Write write);
   void WriterLoop(std::stop_token stop);
@@ -124,6 +144,8 @@ class ExactCache {
   mutable std::mutex mu_;
   Lru lru_;
   std::unordered_map<std::string, Lru::iterator> index_;  // tenant + '\0' + key.
+  std::unordered_map<std::string, Lru::iterator> by_id_;  // Entry id.
+  RemovalObserver observer_;
   size_t bytes_ = 0;
   ExactCacheStats counters_;  // Hit, miss, eviction, expiry and avoided totals.
 

@@ -89,6 +89,21 @@ class MapReader {
     return OkStatus();
   }
 
+  Status StringList(const std::string& key, std::vector<std::string>& out) {
+    YAML::Node n = Get(key);
+    if (!n.IsDefined() || n.IsNull()) return OkStatus();
+    if (n.IsScalar()) {
+      out.push_back(n.Scalar());
+      return OkStatus();
+    }
+    if (!n.IsSequence()) return KeyError(key, n, "expected a list of names");
+    for (const auto& item : n) {
+      if (!item.IsScalar()) return KeyError(key, item, "expected a name");
+      out.push_back(item.Scalar());
+    }
+    return OkStatus();
+  }
+
   // Call last: fails on the first key that no accessor asked for.
   Status CheckUnknown() const {
     std::vector<std::string> known(known_.begin(), known_.end());
@@ -147,8 +162,25 @@ Status ReadModel(const YAML::Node& node, size_t index, const std::string& file, 
   SOBRE_RETURN_IF_ERROR(r.String("name", m.name));
   if (m.name.empty()) return r.Error(node, "every model needs a name (what clients send as \"model\")");
   SOBRE_RETURN_IF_ERROR(r.String("upstream", m.upstream));
-  if (m.upstream.empty()) return r.Error(node, "model '" + m.name + "' needs an upstream URL");
-  if (!StartsWith(m.upstream, "http://") && !StartsWith(m.upstream, "https://")) {
+  SOBRE_RETURN_IF_ERROR(r.String("path", m.path));
+  if (m.upstream.empty() == m.path.empty()) {
+    return r.Error(node, "model '" + m.name + "' needs either an upstream URL or a path to a GGUF "
+                   "file (not both)");
+  }
+  std::optional<int64_t> threads, slots, ctx;
+  SOBRE_RETURN_IF_ERROR(r.Int("threads", threads, 0, 1024));
+  SOBRE_RETURN_IF_ERROR(r.Int("slots", slots, 1, 256));
+  SOBRE_RETURN_IF_ERROR(r.Int("context", ctx, 16, 1 << 20));
+  SOBRE_RETURN_IF_ERROR(r.String("chat_template", m.chat_template));
+  SOBRE_RETURN_IF_ERROR(r.Bool("semantic_cache", m.semantic_cache));
+  if (!m.upstream.empty() && (threads || slots || ctx || !m.chat_template.empty())) {
+    return r.Error(node, "threads, slots, context and chat_template apply to path: models only");
+  }
+  if (threads) m.engine_threads = static_cast<int>(*threads);
+  if (slots) m.engine_slots = static_cast<int>(*slots);
+  if (ctx) m.engine_ctx = static_cast<int>(*ctx);
+  if (!m.upstream.empty() && !StartsWith(m.upstream, "http://") &&
+      !StartsWith(m.upstream, "https://")) {
     return r.KeyError("upstream", r.Get("upstream"),
                       "expected an http:// or https:// base URL, got '" + m.upstream + "'");
   }
@@ -324,6 +356,25 @@ StatusOr<GatewayConfig> Parse(const YAML::Node& root, const std::string& file) {
     SOBRE_RETURN_IF_ERROR(k.Int("ttl_s", ttl, 1, int64_t{10} * 365 * 86400));
     SOBRE_RETURN_IF_ERROR(k.Int("max_bytes", max_bytes, 0, int64_t{1} << 40));
     SOBRE_RETURN_IF_ERROR(k.Bool("cache_nondeterministic", c.cache.cache_nondeterministic));
+    if (YAML::Node sem = k.Get("semantic"); sem.IsDefined() && !sem.IsNull()) {
+      MapReader sr(sem, "cache.semantic", &file);
+      SOBRE_RETURN_IF_ERROR(sr.CheckIsMap());
+      SemanticCacheConfig& sc = c.cache.semantic;
+      sc.line = sem.Mark().line + 1;
+      SOBRE_RETURN_IF_ERROR(sr.StringList("models", sc.models));
+      SOBRE_RETURN_IF_ERROR(sr.StringList("keys", sc.keys));
+      SOBRE_RETURN_IF_ERROR(sr.String("embedder", sc.embedder));
+      SOBRE_RETURN_IF_ERROR(sr.Double("threshold", sc.threshold, 0.01, 1.0));
+      std::optional<int64_t> entries;
+      SOBRE_RETURN_IF_ERROR(sr.Int("max_entries", entries, 1, 100'000'000));
+      if (entries) sc.max_entries = static_cast<size_t>(*entries);
+      std::optional<double> fraction;
+      SOBRE_RETURN_IF_ERROR(sr.Double("verify_fraction", fraction, 0, 1));
+      if (fraction) sc.verify_fraction = *fraction;
+      SOBRE_RETURN_IF_ERROR(sr.Double("verify_threshold", sc.verify_threshold, 0.01, 1.0));
+      if (sc.embedder.empty()) return sr.KeyError("embedder", sem, "expected frugal or a model name");
+      SOBRE_RETURN_IF_ERROR(sr.CheckUnknown());
+    }
     SOBRE_RETURN_IF_ERROR(k.CheckUnknown());
     if (ttl) c.cache.ttl = std::chrono::seconds(*ttl);
     if (max_bytes) c.cache.max_bytes = static_cast<size_t>(*max_bytes);
@@ -349,6 +400,30 @@ StatusOr<GatewayConfig> Parse(const YAML::Node& root, const std::string& file) {
               f == m.name ? "is the model itself" : "is not a declared model"));
         }
       }
+    }
+  }
+
+  {
+    const SemanticCacheConfig& sc = c.cache.semantic;
+    auto declared = [&](const std::string& name) {
+      return std::any_of(c.models.begin(), c.models.end(),
+                         [&](const ModelConfig& m) { return m.name == name; });
+    };
+    for (const std::string& m : sc.models) {
+      if (m != "*" && !declared(m)) {
+        return InvalidArgumentError(fmt::format(
+            "{}:{}: cache.semantic.models: '{}' is not a declared model", file, sc.line, m));
+      }
+    }
+    if (sc.embedder != "frugal" && !declared(sc.embedder)) {
+      return InvalidArgumentError(fmt::format(
+          "{}:{}: cache.semantic.embedder: '{}' is neither frugal nor a declared model", file,
+          sc.line, sc.embedder));
+    }
+    if (!c.cache.exact && (!sc.models.empty() || !sc.keys.empty())) {
+      return InvalidArgumentError(fmt::format(
+          "{}:{}: cache.semantic needs the exact cache (cache.exact: true): it keeps the answers",
+          file, sc.line));
     }
   }
 

@@ -24,6 +24,14 @@ enum class MeterKind {
 struct ModelConfig {
   std::string name;             // What clients send as "model".
   std::string upstream;         // OpenAI-compatible base URL, e.g. http://127.0.0.1:9000/v1.
+  // A GGUF file served in-process by the embedded engine instead of an upstream (exactly one of
+  // upstream and path is set).
+  std::string path;
+  int engine_threads = 0;       // Engine worker threads; 0: all cores.
+  int engine_slots = 4;         // Sequences decoded together (continuous batching).
+  int engine_ctx = 2048;        // Context length per slot, tokens.
+  std::string chat_template;    // Overrides the file's chat template: chatml, llama2, llama3, ...
+  bool semantic_cache = false;  // Answer this model's chat requests from the semantic cache.
   std::string upstream_model;   // The model name the upstream knows; default: name.
   std::string api_key_env;      // Environment variable holding the upstream's API key, if any.
   std::optional<double> params_b;         // Total parameters, billions (remote footprint).
@@ -56,12 +64,29 @@ struct SiteConfig {
   std::optional<double> wue_l_per_kwh;
 };
 
+// The `cache.semantic:` section (src/cache/semantic_cache.h). The semantic cache is opt-in: it
+// serves the models with `semantic_cache: true` or listed here, the keys listed here, and requests
+// that send "sobre": {"semantic": true}.
+struct SemanticCacheConfig {
+  std::vector<std::string> models;        // Model names opted in ("*": every model).
+  std::vector<std::string> keys;          // Key names opted in.
+  std::string embedder = "frugal";        // "frugal", or a configured model's /v1/embeddings.
+  std::optional<double> threshold;        // Least cosine similarity; default: the embedder's.
+  size_t max_entries = 100'000;           // Entries in the index.
+  // Fraction of semantic hits also sent to the model in the background, and the least similarity
+  // (by the embedder) between the two answers for the hit to count as right.
+  double verify_fraction = 0;
+  std::optional<double> verify_threshold;
+  int line = 0;
+};
+
 // The `cache:` section: the exact cache of answers (src/cache/exact_cache.h).
 struct CacheConfig {
   bool exact = true;                      // Use the exact cache. Default true.
   std::chrono::seconds ttl{86400};        // Lifetime of an entry from its store. Default 24 h.
   size_t max_bytes = size_t{256} << 20;   // Memory held by entries, bytes. Default 256 MiB.
   bool cache_nondeterministic = false;    // Also cache sampling requests. Default false.
+  SemanticCacheConfig semantic;
 };
 
 struct GatewayConfig {

@@ -125,6 +125,8 @@ store::LedgerRow LedgerRowOf(const Exchange& x) {
   row.cache_status = cache::HeaderValue(x.cache.value_or(cache::CacheStatus{}));
   row.http_status = x.http_status;
   row.error_code = x.error_code;
+  row.avoided_energy_wh = x.avoided_energy_wh;
+  row.avoided_co2e_g = x.avoided_co2e_g;
   return row;
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include <boost/json/object.hpp>
@@ -46,6 +47,7 @@ struct Exchange {
   std::chrono::nanoseconds overhead{0};      // Gateway time, set when the footprint is.
 
   bool produced = false;        // The backend did work that is charged.
+  bool backend_energy_estimated = false;  // The backend's energy is its own estimate.
   backend::Usage usage;         // Tokens, when produced.
   RequestFootprint footprint;   // Backend plus overhead.
   bool has_footprint = false;
@@ -58,6 +60,15 @@ struct Exchange {
   bool cache_store = false;
   double avoided_energy_wh = 0;
   double avoided_co2e_g = 0;
+  // Semantic cache: whether the request takes part (opted in, and a chat request it can scope),
+  // its scope and user text, the vector (embedded by the lookup, reused when the answer is
+  // stored) and, on a hit, the entry that answered.
+  bool semantic = false;
+  std::string semantic_scope;
+  std::string semantic_text;
+  std::vector<float> semantic_vector;
+  std::string semantic_entry_id;
+  std::chrono::nanoseconds embed_time{0};  // Spent embedding (inside the gateway's time).
 
   int http_status = 0;
   std::string error_code;       // OpenAI code (or type) of the error sent; empty on success.

@@ -149,6 +149,7 @@ Gateway::Impl::Impl(const GatewayConfig& cfg, store::Store& st,
       SOBRE_LOG(kError, "{}; running without it", cache_open_status.ToString());
     }
   }
+  if (exact_cache != nullptr) OpenSemanticCache();
   for (const std::string& w : footprint.warnings()) SOBRE_LOG(kWarning, "footprint: {}", w);
   models.reserve(config.models.size());
   for (const ModelConfig& m : config.models) {
@@ -252,6 +253,7 @@ void Gateway::Impl::ComputeFootprint(Exchange& x, const ModelEntry* answered,
                                                      backend_latency, energy);
     if (b.ok()) {
       f = *b;
+      if (energy.has_value() && x.backend_energy_estimated) f.measured = false;
     } else {
       SOBRE_LOG(kWarning, "request {}: footprint of model {}: {}", x.request_id,
                 answered->config->name, b.status().ToString());
@@ -447,8 +449,13 @@ awaitable<void> Gateway::Impl::Pipeline(Exchange& x, const HttpRequest& req, Res
   std::optional<ApiError> error = Check(x, req, body, model);
   std::optional<internal::CachedAnswer> hit;
   if (!error.has_value()) error = DecideCache(x, req, body, hit);
+  if (!error.has_value() && !hit.has_value() && x.semantic) co_await LookupSemantic(x, hit);
   if (!error.has_value() && hit.has_value()) {
     co_await AnswerFromCache(x, *hit, w);
+    if (x.cache.has_value() && x.cache->outcome == cache::CacheOutcome::kSemantic) {
+      boost::asio::any_io_executor executor = co_await boost::asio::this_coro::executor;
+      MaybeVerify(x, req, *hit, executor);
+    }
     co_return;
   }
   if (!error.has_value()) error = RateLimit(x);
@@ -557,6 +564,12 @@ void Gateway::RegisterRoutes(HttpServer& server) {
   });
   server.Route("GET", "/metrics", [impl](const HttpRequest&, ResponseWriter& w) {
     return impl->HandleMetrics(w);
+  });
+  server.Route("GET", "/v1/admin/cache", [impl](const HttpRequest& req, ResponseWriter& w) {
+    return impl->HandleAdminCache(req, w);
+  });
+  server.Route("POST", "/v1/admin/cache/purge", [impl](const HttpRequest& req, ResponseWriter& w) {
+    return impl->HandleAdminCachePurge(req, w);
   });
 }
 

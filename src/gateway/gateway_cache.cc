@@ -1,18 +1,22 @@
 // The exact cache in the request pipeline: the decision and lookup before rate limits and
 // dispatch, answers replayed from a hit (streamed or not), and answers stored after a miss.
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
 #include "core/logging.h"
+#include "cache/semantic_scope.h"
 #include "gateway/internal/gateway_impl.h"
 #include "gateway/sse.h"
 
@@ -29,6 +33,7 @@ namespace {
 namespace json = boost::json;
 using boost::asio::awaitable;
 using internal::CachedAnswer;
+using internal::ModelEntry;
 
 int64_t UnixSeconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -133,6 +138,23 @@ std::vector<std::string> ReplayEvents(const Exchange& x, const json::object& bod
 
 }  // namespace
 
+bool Gateway::Impl::SemanticOptedIn(const Exchange& x, const cache::CacheDecision& decision) const {
+  if (decision.semantic.has_value()) return *decision.semantic;
+  const SemanticCacheConfig& sc = config.cache.semantic;
+  for (const std::string& m : sc.models) {
+    if (m == "*" || m == x.model) return true;
+  }
+  if (const ModelEntry* model = FindModel(x.model); model != nullptr && model->config->semantic_cache) {
+    return true;
+  }
+  if (x.caller.key) {
+    for (const std::string& k : sc.keys) {
+      if (k == x.caller.key->name) return true;
+    }
+  }
+  return false;
+}
+
 std::optional<ApiError> Gateway::Impl::DecideCache(Exchange& x, const HttpRequest& req,
                                                    const json::object& body,
                                                    std::optional<CachedAnswer>& hit) {
@@ -143,13 +165,33 @@ std::optional<ApiError> Gateway::Impl::DecideCache(Exchange& x, const HttpReques
     return ApiError{ApiErrorKind::kInvalidRequest, decision.status().message(), "sobre"};
   }
   x.cache = cache::CacheStatus{};  // Bypass until looked up.
-  if (exact_cache == nullptr || (!decision->lookup && !decision->store)) return std::nullopt;
+  if (exact_cache == nullptr) return std::nullopt;
+  bool lookup = decision->lookup;
+  bool store_answer = decision->store;
+  // The semantic cache: opted in, allowed by the request (not no-store / "off"), and a chat
+  // request whose last user message can be scoped (no tools, images or n > 1). Opting in accepts
+  // shared answers, so sampling requests take part too.
+  std::optional<cache::SemanticQuery> query;
+  if (semantic_cache != nullptr && x.op == Operation::kChat && decision->cacheable &&
+      SemanticOptedIn(x, *decision)) {
+    query = cache::ExtractSemanticQuery(body);
+  }
+  if (query.has_value()) {
+    store_answer = true;
+    lookup = !decision->refresh;
+  }
+  if (!lookup && !store_answer) return std::nullopt;
   if (x.caller.key) {
     x.cache_tenant = x.caller.key->tenant.empty() ? x.caller.key->name : x.caller.key->tenant;
   }
   x.cache_key = cache::ExactCacheKey(x.cache_tenant, endpoint, body);
-  x.cache_store = decision->store;
-  if (!decision->lookup) return std::nullopt;
+  x.cache_store = store_answer;
+  if (query.has_value()) {
+    x.semantic = true;
+    x.semantic_scope = cache::SemanticScope(x.cache_tenant, x.model, query->context_hash);
+    x.semantic_text = std::move(query->last_user_text);
+  }
+  if (!lookup) return std::nullopt;
 
   x.cache->outcome = cache::CacheOutcome::kMiss;
   std::optional<cache::ExactCacheEntry> entry =
@@ -163,10 +205,40 @@ std::optional<ApiError> Gateway::Impl::DecideCache(Exchange& x, const HttpReques
     return std::nullopt;
   }
   x.cache->outcome = cache::CacheOutcome::kExact;
+  x.semantic = false;  // Answered: nothing to embed or store.
   x.avoided_energy_wh = entry->energy_wh;
   x.avoided_co2e_g = entry->co2e_g;
   hit = CachedAnswer{std::move(parsed.get_object()), entry->created};
   return std::nullopt;
+}
+
+awaitable<void> Gateway::Impl::LookupSemantic(Exchange& x, std::optional<CachedAnswer>& hit) {
+  const auto started = clock.Now();
+  std::string text = x.semantic_text;
+  awaitable<StatusOr<std::vector<float>>> embedding = embedder->EmbedAsync(std::move(text));
+  StatusOr<std::vector<float>> vector = co_await std::move(embedding);
+  x.embed_time = clock.Now() - started;
+  if (!vector.ok()) {
+    SOBRE_LOG(kWarning, "request {}: semantic cache skipped: embedding failed: {}", x.request_id,
+              vector.status().ToString());
+    x.semantic = false;
+    co_return;
+  }
+  x.semantic_vector = std::move(vector).value();
+  // A refresh (no-cache) stores the new answer with its vector but never answers from the cache.
+  if (!x.cache.has_value() || x.cache->outcome != cache::CacheOutcome::kMiss) co_return;
+  std::optional<cache::SemanticHit> found = semantic_cache->Lookup(
+      x.cache_tenant, x.semantic_scope, x.semantic_text, x.semantic_vector, clock.WallNow());
+  if (!found.has_value()) co_return;
+  boost::system::error_code ec;
+  json::value parsed = json::parse(found->entry.body, ec);
+  if (ec || !parsed.is_object()) co_return;
+  x.cache->outcome = cache::CacheOutcome::kSemantic;
+  x.cache->similarity = found->similarity;
+  x.semantic_entry_id = found->entry.id;
+  x.avoided_energy_wh = found->entry.energy_wh;
+  x.avoided_co2e_g = found->entry.co2e_g;
+  hit = CachedAnswer{std::move(parsed.get_object()), found->entry.created};
 }
 
 awaitable<void> Gateway::Impl::AnswerFromCache(Exchange& x, CachedAnswer& hit,
@@ -233,10 +305,173 @@ void Gateway::Impl::StoreAnswer(const Exchange& x, const std::string& body_text)
   entry.water_ml = x.footprint.water_ml;
   entry.embodied_co2e_g = x.footprint.embodied_co2e_g;
   entry.method = std::string(x.footprint.method());
-  if (!exact_cache->Put(std::move(entry), clock.WallNow()).has_value()) {
+  const bool semantic = x.semantic && semantic_cache != nullptr && !x.semantic_vector.empty();
+  cache::ExactCacheEntry indexed;  // What the semantic index needs of the entry.
+  if (semantic) {
+    entry.semantic_scope = x.semantic_scope;
+    entry.query_text = x.semantic_text;
+    entry.embedder = embedder->name();
+    entry.embedding = x.semantic_vector;
+    indexed.semantic_scope = entry.semantic_scope;
+    indexed.query_text = entry.query_text;
+    indexed.embedding = entry.embedding;
+  }
+  std::optional<std::string> id = exact_cache->Put(std::move(entry), clock.WallNow());
+  if (!id.has_value()) {
     SOBRE_LOG(kDebug, "request {}: answer of {} bytes not cached (too large)", x.request_id,
               body_text.size());
+    return;
   }
+  if (semantic) {
+    indexed.id = *id;
+    if (Status s = semantic_cache->Add(indexed); !s.ok()) {
+      SOBRE_LOG(kWarning, "request {}: answer not added to the semantic index: {}", x.request_id,
+                s.ToString());
+    }
+  }
+}
+
+namespace {
+
+// The text of the first choice of a chat.completion body ("" when there is none).
+std::string AnswerText(const json::object& body) {
+  const json::value* choices = body.if_contains("choices");
+  if (choices == nullptr || !choices->is_array() || choices->get_array().empty()) return "";
+  const json::value& first = choices->get_array()[0];
+  if (!first.is_object()) return "";
+  const json::value* message = first.get_object().if_contains("message");
+  if (message == nullptr || !message->is_object()) return "";
+  const json::value* content = message->get_object().if_contains("content");
+  if (content == nullptr || !content->is_string()) return "";
+  return std::string(content->get_string());
+}
+
+}  // namespace
+
+void Gateway::Impl::MaybeVerify(const Exchange& x, const HttpRequest& req, const CachedAnswer& hit,
+                                boost::asio::any_io_executor executor) {
+  const double fraction = config.cache.semantic.verify_fraction;
+  if (fraction <= 0 || draining.load()) return;
+  // Every hit whose running count crosses a multiple of 1/fraction is verified: exactly the
+  // configured share, spread evenly, no randomness in tests.
+  const uint64_t n = semantic_hits_seen.fetch_add(1) + 1;
+  if (std::floor(static_cast<double>(n) * fraction) ==
+      std::floor(static_cast<double>(n - 1) * fraction)) {
+    return;
+  }
+  const ModelEntry* model = FindModel(x.model);
+  if (model == nullptr || model->candidates.empty()) return;
+  json::object body;
+  internal::RebuildBody(req, false, body);
+  Exchange v;
+  v.op = x.op;
+  v.start = clock.Now();
+  v.arrived = clock.WallNow();
+  v.request_id = x.request_id + "-verify";
+  v.caller = x.caller;
+  v.info = x.info;
+  v.info.stream = false;
+  v.model = x.model;
+  v.cache = x.cache;
+  verifications_in_flight.fetch_add(1);
+  boost::asio::co_spawn(executor, Verify(std::move(v), std::move(body), AnswerText(hit.body)),
+                        boost::asio::detached);
+}
+
+awaitable<void> Gateway::Impl::Verify(Exchange x, json::object body, std::string cached_text) {
+  const ModelEntry* model = FindModel(x.model);
+  const ModelEntry* answering = model->candidates.front();
+  backend::BackendRequest request;
+  request.endpoint = backend::Endpoint::kChatCompletions;
+  body["model"] = answering->upstream_model;
+  body.erase("stream");
+  body.erase("stream_options");
+  body.erase("sobre");
+  request.body = std::move(body);
+  request.request_id = x.request_id;
+  awaitable<StatusOr<backend::BackendResult>> call =
+      answering->backend->Call(std::move(request), nullptr);
+  StatusOr<backend::BackendResult> result = co_await std::move(call);
+  x.backend_name = "verify:" + answering->backend->name();
+  x.answered_by = answering->config->name;
+  std::string verdict;
+  if (!result.ok()) {
+    verdict = "verify; error";
+    x.http_status = 502;
+    x.error_code = "verification_failed";
+    SOBRE_LOG(kWarning, "request {}: verification call failed: {}", x.request_id,
+              result.status().ToString());
+  } else {
+    x.produced = true;
+    x.usage = result->usage;
+    x.http_status = 200;
+    if (!result->usage.reported) {
+      // Counts come from the body's usage when the backend reported it.
+    }
+    x.backend_energy_estimated = result->energy_estimated;
+    ComputeFootprint(x, answering, result->total, result->energy);
+    const std::string fresh = AnswerText(result->body);
+    double similarity = fresh == cached_text ? 1.0 : 0.0;
+    if (similarity < 1.0 && !fresh.empty() && !cached_text.empty()) {
+      awaitable<StatusOr<std::vector<float>>> fresh_call = embedder->EmbedAsync(fresh);
+      StatusOr<std::vector<float>> a = co_await std::move(fresh_call);
+      awaitable<StatusOr<std::vector<float>>> cached_call = embedder->EmbedAsync(cached_text);
+      StatusOr<std::vector<float>> b = co_await std::move(cached_call);
+      if (a.ok() && b.ok() && a->size() == b->size()) {
+        similarity = 0;
+        for (size_t i = 0; i < a->size(); ++i) similarity += (*a)[i] * (*b)[i];
+      }
+    }
+    const bool agreed = similarity >= verify_threshold;
+    metrics.RecordVerification(agreed);
+    verdict = fmt::format("verify; {}; similarity={:.2f}", agreed ? "agree" : "disagree",
+                          similarity);
+    if (!agreed) {
+      SOBRE_LOG(kWarning, "request {}: semantic hit (similarity {:.2f}) disagrees with the "
+                "model's fresh answer (answer similarity {:.2f} < {:.2f})", x.request_id,
+                x.cache.has_value() ? x.cache->similarity : 0.0, similarity, verify_threshold);
+    }
+  }
+  x.latency = clock.Now() - x.start;
+  store::LedgerRow row = LedgerRowOf(x);
+  row.cache_status = verdict;
+  store.Append(std::move(row));
+  verifications_in_flight.fetch_sub(1);
+}
+
+void Gateway::Impl::OpenSemanticCache() {
+  const SemanticCacheConfig& sc = config.cache.semantic;
+  if (sc.embedder == "frugal") {
+    embedder = std::make_unique<cache::FrugalEmbedder>();
+  } else {
+    auto it = backends.find(sc.embedder);
+    if (it == backends.end()) {
+      SOBRE_LOG(kError, "semantic cache: embedder model {} has no backend; running without the "
+                "semantic cache", sc.embedder);
+      return;
+    }
+    const ModelConfig* m = nullptr;
+    for (const ModelConfig& candidate : config.models) {
+      if (candidate.name == sc.embedder) m = &candidate;
+    }
+    cache::BackendEmbedderOptions options;
+    options.model = m != nullptr && !m->upstream_model.empty() ? m->upstream_model : sc.embedder;
+    embedder = std::make_unique<cache::BackendEmbedder>(it->second.get(), options);
+  }
+  cache::SemanticCacheOptions options;
+  options.threshold = sc.threshold.value_or(0);
+  options.max_entries = sc.max_entries;
+  StatusOr<std::unique_ptr<cache::SemanticCache>> opened =
+      cache::SemanticCache::Open(exact_cache.get(), embedder.get(), options);
+  if (!opened.ok()) {
+    SOBRE_LOG(kError, "semantic cache: {}; running without it", opened.status().ToString());
+    embedder.reset();
+    return;
+  }
+  semantic_cache = std::move(opened).value();
+  // Two right answers to the same question are worded differently: agreement is a looser
+  // similarity than the lookup's (half-way between the lookup threshold and 0).
+  verify_threshold = sc.verify_threshold.value_or(semantic_cache->threshold() / 2);
 }
 
 bool Gateway::Impl::WantsStreamStore(const Exchange& x) const {

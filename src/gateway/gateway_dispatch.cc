@@ -60,6 +60,7 @@ awaitable<void> Gateway::Impl::Dispatch(Exchange& x, const HttpRequest& req,
       x.produced = true;
       x.usage = result.usage;
       std::optional<Joules> energy = result.energy;
+      x.backend_energy_estimated = result.energy_estimated && !metered.has_value();
       if (metered.has_value()) energy = metered->Finish(MeteredTokens(x.op, result.usage));
       ComputeFootprint(x, &c, result.total > nanoseconds(0) ? result.total : call_time, energy);
       json::object& out = result.body;
@@ -261,6 +262,7 @@ awaitable<void> Gateway::Impl::DispatchStream(Exchange& x, const HttpRequest& re
         x.usage.completion_tokens = sink.content_chunks();
       }
       std::optional<Joules> energy = r.ok() ? r->energy : std::nullopt;
+      x.backend_energy_estimated = r.ok() && r->energy_estimated && !metered.has_value();
       if (metered.has_value()) energy = metered->Finish(MeteredTokens(x.op, x.usage));
       ComputeFootprint(x, &c, call_time, energy);
       if (sink.client_gone()) {
@@ -288,6 +290,7 @@ awaitable<void> Gateway::Impl::DispatchStream(Exchange& x, const HttpRequest& re
       x.produced = true;
       x.usage = result.usage;
       std::optional<Joules> energy = result.energy;
+      x.backend_energy_estimated = result.energy_estimated && !metered.has_value();
       if (metered.has_value()) energy = metered->Finish(MeteredTokens(x.op, result.usage));
       ComputeFootprint(x, &c, result.total > nanoseconds(0) ? result.total : call_time, energy);
       // A clean, finished stream is stored as the equivalent non-streamed answer.

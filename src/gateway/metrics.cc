@@ -247,22 +247,69 @@ std::string GatewayMetrics::Render(size_t in_flight, size_t queued) const {
     }
   }
 
+  auto outcome_label = [](cache::CacheOutcome o) {
+    switch (o) {
+      case cache::CacheOutcome::kExact: return "exact";
+      case cache::CacheOutcome::kSemantic: return "semantic";
+      case cache::CacheOutcome::kMiss: return "miss";
+      case cache::CacheOutcome::kBypass: return "bypass";
+    }
+    return "bypass";
+  };
+  constexpr cache::CacheOutcome kOutcomes[] = {cache::CacheOutcome::kExact,
+                                               cache::CacheOutcome::kSemantic,
+                                               cache::CacheOutcome::kMiss,
+                                               cache::CacheOutcome::kBypass};
+  constexpr cache::CacheOutcome kHits[] = {cache::CacheOutcome::kExact,
+                                           cache::CacheOutcome::kSemantic};
   Header(out, "sobre_cache_requests_total", "counter",
-         "Exact-cache decisions: exact (answered from the cache), miss, bypass (not looked up).");
-  for (cache::CacheOutcome o :
-       {cache::CacheOutcome::kExact, cache::CacheOutcome::kMiss, cache::CacheOutcome::kBypass}) {
+         "Cache decisions: exact or semantic (answered from the cache), miss (looked up, the model "
+         "answered), bypass (not looked up).");
+  uint64_t hits = 0;
+  uint64_t looked_up = 0;
+  for (cache::CacheOutcome o : kOutcomes) {
+    const uint64_t n = cache_outcomes_[static_cast<size_t>(o)].load(std::memory_order_relaxed);
+    if (o != cache::CacheOutcome::kBypass) looked_up += n;
+    if (o == cache::CacheOutcome::kExact || o == cache::CacheOutcome::kSemantic) hits += n;
     fmt::format_to(std::back_inserter(out), "sobre_cache_requests_total{{outcome=\"{}\"}} {}\n",
-                   cache::HeaderValue(cache::CacheStatus{.outcome = o}),
-                   cache_outcomes_[static_cast<size_t>(o)].load(std::memory_order_relaxed));
+                   outcome_label(o), n);
   }
+  Header(out, "sobre_cache_hit_ratio", "gauge",
+         "Hits (exact + semantic) over requests looked up in the cache, since start.");
+  fmt::format_to(std::back_inserter(out), "sobre_cache_hit_ratio {}\n",
+                 Num(looked_up == 0 ? 0.0 : static_cast<double>(hits) / looked_up));
   Header(out, "sobre_cache_avoided_energy_joules_total", "counter",
-         "Energy the cached answers' original calls used, summed over cache hits, J.");
-  fmt::format_to(std::back_inserter(out), "sobre_cache_avoided_energy_joules_total {}\n",
-                 Num(cache_avoided_energy_j_.load(std::memory_order_relaxed)));
+         "Energy the cached answers' original calls used, summed over cache hits by kind, J.");
+  for (cache::CacheOutcome o : kHits) {
+    fmt::format_to(std::back_inserter(out),
+                   "sobre_cache_avoided_energy_joules_total{{kind=\"{}\"}} {}\n", outcome_label(o),
+                   Num(cache_avoided_energy_j_[static_cast<size_t>(o)].load(
+                       std::memory_order_relaxed)));
+  }
   Header(out, "sobre_cache_avoided_co2e_grams_total", "counter",
-         "Use-phase carbon the cached answers' original calls emitted, summed over hits, g.");
-  fmt::format_to(std::back_inserter(out), "sobre_cache_avoided_co2e_grams_total {}\n",
-                 Num(cache_avoided_co2e_g_.load(std::memory_order_relaxed)));
+         "Use-phase carbon the cached answers' original calls emitted, summed over hits by kind, "
+         "g.");
+  for (cache::CacheOutcome o : kHits) {
+    fmt::format_to(std::back_inserter(out),
+                   "sobre_cache_avoided_co2e_grams_total{{kind=\"{}\"}} {}\n", outcome_label(o),
+                   Num(cache_avoided_co2e_g_[static_cast<size_t>(o)].load(
+                       std::memory_order_relaxed)));
+  }
+  const uint64_t agreed = verified_agreed_.load(std::memory_order_relaxed);
+  const uint64_t disagreed = verified_disagreed_.load(std::memory_order_relaxed);
+  Header(out, "sobre_cache_semantic_verifications_total", "counter",
+         "Semantic hits also answered by the model in the background: agree (same answer), "
+         "disagree (a measured false hit).");
+  fmt::format_to(std::back_inserter(out),
+                 "sobre_cache_semantic_verifications_total{{result=\"agree\"}} {}\n"
+                 "sobre_cache_semantic_verifications_total{{result=\"disagree\"}} {}\n",
+                 agreed, disagreed);
+  Header(out, "sobre_cache_semantic_false_hit_ratio", "gauge",
+         "Measured false-hit rate of the semantic cache: disagreeing verifications over all.");
+  fmt::format_to(std::back_inserter(out), "sobre_cache_semantic_false_hit_ratio {}\n",
+                 Num(agreed + disagreed == 0
+                         ? 0.0
+                         : static_cast<double>(disagreed) / static_cast<double>(agreed + disagreed)));
 
   Header(out, "sobre_gateway_overhead_seconds", "histogram",
          "Time each request spent in the gateway itself (outside backends and queues).");
@@ -276,13 +323,16 @@ std::string GatewayMetrics::Render(size_t in_flight, size_t queued) const {
 
 void GatewayMetrics::RecordCache(cache::CacheOutcome outcome, double avoided_energy_wh,
                                  double avoided_co2e_g) {
-  cache_outcomes_[static_cast<size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
+  const size_t i = static_cast<size_t>(outcome);
+  cache_outcomes_[i].fetch_add(1, std::memory_order_relaxed);
   if (avoided_energy_wh > 0) {
-    cache_avoided_energy_j_.fetch_add(avoided_energy_wh * 3600.0, std::memory_order_relaxed);
+    cache_avoided_energy_j_[i].fetch_add(avoided_energy_wh * 3600.0, std::memory_order_relaxed);
   }
-  if (avoided_co2e_g > 0) {
-    cache_avoided_co2e_g_.fetch_add(avoided_co2e_g, std::memory_order_relaxed);
-  }
+  if (avoided_co2e_g > 0) cache_avoided_co2e_g_[i].fetch_add(avoided_co2e_g, std::memory_order_relaxed);
+}
+
+void GatewayMetrics::RecordVerification(bool agreed) {
+  (agreed ? verified_agreed_ : verified_disagreed_).fetch_add(1, std::memory_order_relaxed);
 }
 
 std::string EscapeLabelValue(std::string_view value) {

@@ -69,6 +69,9 @@ class GatewayMetrics {
   void Record(const RequestObservation& obs);
   // Counts one exact-cache decision; on a hit, adds what the original answer cost (Wh, g CO2e).
   void RecordCache(cache::CacheOutcome outcome, double avoided_energy_wh, double avoided_co2e_g);
+  // Counts one background verification of a semantic hit: whether the model's fresh answer agreed
+  // with the cached one.
+  void RecordVerification(bool agreed);
 
   // The whole exposition, with the admission gauges given by the caller.
   std::string Render(size_t in_flight, size_t queued) const;
@@ -91,8 +94,10 @@ class GatewayMetrics {
   std::unordered_map<std::string_view, size_t> index_;  // Views into blocks_' names.
   Histogram overhead_;
   std::array<std::atomic<uint64_t>, 4> cache_outcomes_{};  // By CacheOutcome.
-  std::atomic<double> cache_avoided_energy_j_{0};
-  std::atomic<double> cache_avoided_co2e_g_{0};
+  std::array<std::atomic<double>, 4> cache_avoided_energy_j_{};  // By CacheOutcome (hits only).
+  std::array<std::atomic<double>, 4> cache_avoided_co2e_g_{};
+  std::atomic<uint64_t> verified_agreed_{0};
+  std::atomic<uint64_t> verified_disagreed_{0};
   const bool per_key_;
   mutable std::mutex key_mu_;
   std::map<std::string, KeyBlock, std::less<>> keys_;  // Guarded by key_mu_.

@@ -24,7 +24,7 @@ constexpr size_t kPoolSize = 4;
 constexpr int kAttempts = 5;
 // Any constant: the advisory lock that makes replicas starting together migrate one at a time.
 constexpr int64_t kMigrationLockId = 0x736f627265;  // "sobre"
-// Rows per INSERT statement in a ledger batch (20 parameters each, far below libpq's 65535).
+// Rows per INSERT statement in a ledger batch (22 parameters each, far below libpq's 65535).
 constexpr size_t kLedgerRowsPerInsert = 200;
 
 std::string Cat(std::string_view a, std::string_view b, std::string_view c = "") {
@@ -418,7 +418,9 @@ Status PostgresStore::CommitLedger(std::span<const LedgerRow> rows) {
           .Add(std::string_view(r.method))
           .Add(std::string_view(r.cache_status))
           .Add(int64_t{r.http_status})
-          .Add(std::string_view(r.error_code));
+          .Add(std::string_view(r.error_code))
+          .Add(r.avoided_energy_wh)
+          .Add(r.avoided_co2e_g);
     }
     SOBRE_ASSIGN_OR_RETURN(PgResult inserted, conn.Exec(sql, params));
   }
@@ -462,6 +464,8 @@ StatusOr<std::vector<LedgerRow>> PostgresStore::ReadLedger(TimePoint from, TimeP
     row.cache_status = internal::PgText(p, i, 17);
     row.http_status = static_cast<int>(internal::PgInt(p, i, 18));
     row.error_code = internal::PgText(p, i, 19);
+    row.avoided_energy_wh = internal::PgDouble(p, i, 20);
+    row.avoided_co2e_g = internal::PgDouble(p, i, 21);
     rows.push_back(std::move(row));
   }
   return rows;
@@ -487,6 +491,10 @@ CacheEntryRecord ReadCacheEntry(const pg_result* p, int i) {
   e.water_ml = internal::PgDouble(p, i, 12);
   e.embodied_co2e_g = internal::PgDouble(p, i, 13);
   e.method = internal::PgText(p, i, 14);
+  e.semantic_scope = internal::PgText(p, i, 15);
+  e.query_text = internal::PgText(p, i, 16);
+  e.embedder = internal::PgText(p, i, 17);
+  e.embedding = internal::DecodeVector(internal::PgText(p, i, 18));
   return e;
 }
 
@@ -508,18 +516,24 @@ Status PostgresStore::PutCacheEntry(const CacheEntryRecord& e) {
       .Add(e.co2e_g)
       .Add(e.water_ml)
       .Add(e.embodied_co2e_g)
-      .Add(std::string_view(e.method));
+      .Add(std::string_view(e.method))
+      .Add(std::string_view(e.semantic_scope))
+      .Add(std::string_view(e.query_text))
+      .Add(std::string_view(e.embedder))
+      .Add(internal::EncodeVector(e.embedding));
   auto put = WithRetries([&](PgConn& conn) {
     return conn.Exec(
         Cat("INSERT INTO cache_entries (", internal::kCacheEntryColumns,
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
             "ON CONFLICT (tenant, key) DO UPDATE SET id = excluded.id, "
             "model = excluded.model, endpoint = excluded.endpoint, "
             "created_us = excluded.created_us, expires_us = excluded.expires_us, "
             "body = excluded.body, prompt_tokens = excluded.prompt_tokens, "
             "completion_tokens = excluded.completion_tokens, energy_wh = excluded.energy_wh, "
             "co2e_g = excluded.co2e_g, water_ml = excluded.water_ml, "
-            "embodied_co2e_g = excluded.embodied_co2e_g, method = excluded.method"),
+            "embodied_co2e_g = excluded.embodied_co2e_g, method = excluded.method, "
+            "semantic_scope = excluded.semantic_scope, query_text = excluded.query_text, "
+            "embedder = excluded.embedder, embedding = excluded.embedding"),
         params);
   });
   if (!put.ok()) return put.status().WithContext("storing cache entry " + e.id);

@@ -431,7 +431,7 @@ Status SqliteStore::CommitLedger(std::span<const LedgerRow> rows) {
   SOBRE_ASSIGN_OR_RETURN(
       SqliteStmt insert,
       db.Prepare(Cat("INSERT INTO ledger (", internal::kLedgerColumns,
-                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")));
+                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")));
   for (const LedgerRow& r : rows) {
     insert.Reset();
     insert.Bind(1, internal::ToUnixMicros(r.time))
@@ -453,7 +453,9 @@ Status SqliteStore::CommitLedger(std::span<const LedgerRow> rows) {
         .Bind(17, r.method)
         .Bind(18, r.cache_status)
         .Bind(19, int64_t{r.http_status})
-        .Bind(20, r.error_code);
+        .Bind(20, r.error_code)
+        .Bind(21, r.avoided_energy_wh)
+        .Bind(22, r.avoided_co2e_g);
     SOBRE_RETURN_IF_ERROR(insert.Run());
   }
   return txn.Commit();
@@ -495,6 +497,8 @@ StatusOr<std::vector<LedgerRow>> SqliteStore::ReadLedger(TimePoint from, TimePoi
     r.cache_status = s.Text(17);
     r.http_status = static_cast<int>(s.Int(18));
     r.error_code = s.Text(19);
+    r.avoided_energy_wh = s.Double(20);
+    r.avoided_co2e_g = s.Double(21);
     rows.push_back(std::move(r));
   }
 }
@@ -519,6 +523,10 @@ CacheEntryRecord ReadCacheEntry(const internal::SqliteStmt& s) {
   e.water_ml = s.Double(12);
   e.embodied_co2e_g = s.Double(13);
   e.method = s.Text(14);
+  e.semantic_scope = s.Text(15);
+  e.query_text = s.Text(16);
+  e.embedder = s.Text(17);
+  e.embedding = internal::DecodeVector(s.Text(18));
   return e;
 }
 
@@ -529,7 +537,7 @@ Status SqliteStore::PutCacheEntry(const CacheEntryRecord& e) {
   SOBRE_ASSIGN_OR_RETURN(
       SqliteStmt s,
       main_.db->Prepare(Cat("INSERT INTO cache_entries (", internal::kCacheEntryColumns,
-                            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                             "ON CONFLICT (tenant, key) DO UPDATE SET id = excluded.id, "
                             "model = excluded.model, endpoint = excluded.endpoint, "
                             "created_us = excluded.created_us, expires_us = excluded.expires_us, "
@@ -537,7 +545,10 @@ Status SqliteStore::PutCacheEntry(const CacheEntryRecord& e) {
                             "completion_tokens = excluded.completion_tokens, "
                             "energy_wh = excluded.energy_wh, co2e_g = excluded.co2e_g, "
                             "water_ml = excluded.water_ml, "
-                            "embodied_co2e_g = excluded.embodied_co2e_g, method = excluded.method")));
+                            "embodied_co2e_g = excluded.embodied_co2e_g, method = excluded.method, "
+                            "semantic_scope = excluded.semantic_scope, "
+                            "query_text = excluded.query_text, embedder = excluded.embedder, "
+                            "embedding = excluded.embedding")));
   s.Bind(1, e.id)
       .Bind(2, e.key)
       .Bind(3, e.tenant)
@@ -552,7 +563,11 @@ Status SqliteStore::PutCacheEntry(const CacheEntryRecord& e) {
       .Bind(12, e.co2e_g)
       .Bind(13, e.water_ml)
       .Bind(14, e.embodied_co2e_g)
-      .Bind(15, e.method);
+      .Bind(15, e.method)
+      .Bind(16, e.semantic_scope)
+      .Bind(17, e.query_text)
+      .Bind(18, e.embedder)
+      .Bind(19, internal::EncodeVector(e.embedding));
   return s.Run().WithContext("storing cache entry " + e.id);
 }
 

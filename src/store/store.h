@@ -92,6 +92,9 @@ struct LedgerRow {
   std::string cache_status;    // cache::HeaderValue(): "exact", "miss", "bypass", "semantic; ...".
   int http_status = 0;         // What the client got.
   std::string error_code;      // OpenAI error code when not 2xx.
+  // On a cache hit: the footprint of the original answer, which this request did not spend.
+  double avoided_energy_wh = 0;
+  double avoided_co2e_g = 0;
 };
 
 // One exact-cache entry as persisted (cache/exact_cache.h gives its meaning). Unique per
@@ -113,6 +116,12 @@ struct CacheEntryRecord {
   double water_ml = 0;
   double embodied_co2e_g = 0;
   std::string method;      // "measured" or "estimated".
+  // Semantic cache (empty when the entry is exact-only): the index scope (cache/semantic_scope.h),
+  // the user text the guards compare, the embedder's name and the unit vector it gave.
+  std::string semantic_scope;
+  std::string query_text;
+  std::string embedder;
+  std::vector<float> embedding;
 };
 
 // Which cache entries PurgeCacheEntries() removes: those matching every field that is set.

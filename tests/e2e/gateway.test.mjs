@@ -3,38 +3,20 @@
 // FAKE_UPSTREAM pointing at the built programs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import OpenAI from 'openai';
+import { children, startListening } from './harness.mjs';
 
 const SOBRE = process.env.SOBRE_BINARY;
 const FAKE = process.env.FAKE_UPSTREAM;
 assert.ok(SOBRE && FAKE, 'SOBRE_BINARY and FAKE_UPSTREAM must be set');
 
-const children = [];
 let dir;
 let base;
 const DEV_KEY = 'sk-sobre-e2e-dev-0123456789abcdefghijklmnop';
 const TIGHT_KEY = 'sk-sobre-e2e-tight-0123456789abcdefghijklmno';
-
-// Starts a program that prints "listening HOST:PORT" as its first line; resolves to the port.
-function startListening(cmd, args, env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
-    const lines = createInterface({ input: child.stdout });
-    lines.once('line', (line) => {
-      const m = /^listening .*:(\d+)$/.exec(line.trim());
-      if (m) resolve({ child, port: Number(m[1]) }); else reject(new Error(`${cmd}: ${line}`));
-    });
-    child.once('exit', (code) => reject(new Error(`${cmd} exited with ${code}: ${stderr}`)));
-  });
-}
 
 function client(apiKey = DEV_KEY) {
   return new OpenAI({ baseURL: `${base}/v1`, apiKey, maxRetries: 0, timeout: 20000 });

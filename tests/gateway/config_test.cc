@@ -127,6 +127,53 @@ TEST(GatewayConfigTest, TheCacheSectionHasDefaultsAndOverrides) {
   EXPECT_TRUE(c->cache.cache_nondeterministic);
 }
 
+TEST(GatewayConfigTest, TheSemanticCacheSectionAndEngineModels) {
+  auto c = LoadText(R"(models:
+  - { name: small, upstream: http://127.0.0.1:9000/v1, semantic_cache: true }
+  - { name: local, path: /models/qwen.gguf, threads: 2, slots: 8, context: 4096,
+      chat_template: chatml }
+  - { name: embed, path: /models/minilm.gguf }
+cache:
+  semantic:
+    models: [local]
+    keys: support
+    embedder: embed
+    threshold: 0.9
+    max_entries: 5000
+    verify_fraction: 0.1
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->models[0].semantic_cache);
+  EXPECT_EQ(c->models[1].path, "/models/qwen.gguf");
+  EXPECT_EQ(c->models[1].engine_threads, 2);
+  EXPECT_EQ(c->models[1].engine_slots, 8);
+  EXPECT_EQ(c->models[1].engine_ctx, 4096);
+  EXPECT_EQ(c->models[1].chat_template, "chatml");
+  const SemanticCacheConfig& sc = c->cache.semantic;
+  EXPECT_EQ(sc.models, std::vector<std::string>{"local"});
+  EXPECT_EQ(sc.keys, std::vector<std::string>{"support"});
+  EXPECT_EQ(sc.embedder, "embed");
+  EXPECT_DOUBLE_EQ(*sc.threshold, 0.9);
+  EXPECT_EQ(sc.max_entries, 5000u);
+  EXPECT_DOUBLE_EQ(sc.verify_fraction, 0.1);
+
+  auto both = LoadText("models:\n  - { name: m, upstream: http://x/v1, path: /m.gguf }\n");
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("either an upstream URL or a path"), std::string::npos);
+  auto unknown = LoadText("models:\n  - { name: m, upstream: http://x/v1 }\n"
+                          "cache: { semantic: { models: [nope] } }\n");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("'nope' is not a declared model"), std::string::npos)
+      << unknown.status().message();
+  auto typo = LoadText("cache: { semantic: { treshold: 0.9 } }\n");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("did you mean: threshold"), std::string::npos)
+      << typo.status().message();
+  auto engine_option_on_upstream =
+      LoadText("models:\n  - { name: m, upstream: http://x/v1, slots: 4 }\n");
+  EXPECT_FALSE(engine_option_on_upstream.ok());
+}
+
 TEST(GatewayConfigTest, MissingFileIsAnError) {
   auto r = LoadGatewayConfig("/nonexistent/sobre.yaml");
   ASSERT_FALSE(r.ok());

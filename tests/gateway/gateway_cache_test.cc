@@ -48,7 +48,9 @@ TEST_F(GatewayTest, ADeterministicRepeatIsAnsweredFromTheExactCache) {
   }
   EXPECT_THAT(metrics.body, HasSubstr("sobre_cache_requests_total{outcome=\"exact\"} 1\n"));
   EXPECT_THAT(metrics.body, HasSubstr("sobre_cache_requests_total{outcome=\"miss\"} 1\n"));
-  EXPECT_THAT(metrics.body, Not(HasSubstr("sobre_cache_avoided_energy_joules_total 0\n")));
+  EXPECT_THAT(metrics.body, HasSubstr("sobre_cache_avoided_energy_joules_total{kind=\"exact\"} "));
+  EXPECT_THAT(metrics.body,
+              Not(HasSubstr("sobre_cache_avoided_energy_joules_total{kind=\"exact\"} 0\n")));
 }
 
 TEST_F(GatewayTest, AStreamedRepeatReplaysTheCachedAnswerAsSse) {

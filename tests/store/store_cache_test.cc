@@ -1,5 +1,6 @@
 // The Store contract for exact-cache entries (upsert per tenant and key, delete by id, load newest
 // first without the expired, purge by filter), on both backends.
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,10 @@ void ExpectSameEntry(const CacheEntryRecord& a, const CacheEntryRecord& b) {
   EXPECT_EQ(a.water_ml, b.water_ml);
   EXPECT_EQ(a.embodied_co2e_g, b.embodied_co2e_g);
   EXPECT_EQ(a.method, b.method);
+  EXPECT_EQ(a.semantic_scope, b.semantic_scope);
+  EXPECT_EQ(a.query_text, b.query_text);
+  EXPECT_EQ(a.embedder, b.embedder);
+  EXPECT_EQ(a.embedding, b.embedding);  // Bit for bit, through the base64 text column.
 }
 
 std::vector<std::string> Ids(const std::vector<CacheEntryRecord>& entries) {
@@ -75,6 +80,29 @@ TEST_P(StoreTest, CacheEntriesLoadNewestFirstWithoutTheExpired) {
   ASSERT_TRUE(two.ok());
   EXPECT_EQ(Ids(*two), (std::vector<std::string>{"b", "c"}));
   EXPECT_TRUE(store->LoadCacheEntries(t0, 0)->empty());
+}
+
+TEST_P(StoreTest, SemanticFieldsOfAnEntryRoundTripExactly) {
+  const TimePoint t0 = Utc(2024, 10, 1);
+  CacheEntryRecord e = MakeEntry("s", "t1", "m", t0, t0 + hours(1));
+  e.semantic_scope = "2:t11:m" + std::string(64, 'f');
+  e.query_text = "Wie alt ist er? \u00e9 \"quoted\"";
+  e.embedder = "frugal-v1-384";
+  for (int i = 0; i < 385; ++i) {  // Odd length: base64 padding.
+    e.embedding.push_back(static_cast<float>(i) * -0.0123f + 1e-30f * static_cast<float>(i % 3));
+  }
+  e.embedding.push_back(std::numeric_limits<float>::denorm_min());
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->PutCacheEntry(e).ok());
+  }
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  auto loaded = store->LoadCacheEntries(t0, 10);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ASSERT_EQ(loaded->size(), 1u);
+  ExpectSameEntry(loaded->front(), e);
 }
 
 TEST_P(StoreTest, PutCacheEntryReplacesTheSameTenantAndKeyOnly) {

@@ -77,11 +77,15 @@ inline LedgerRow MakeRow(int i, TimePoint time) {
   r.cache_status = "MISS";
   r.http_status = i % 5 == 0 ? 429 : 200;
   r.error_code = i % 5 == 0 ? "rate_limit_exceeded" : "";
+  r.avoided_energy_wh = i % 4 == 0 ? 0.05 * i : 0;
+  r.avoided_co2e_g = i % 4 == 0 ? 0.002 * i : 0;
   return r;
 }
 
 inline void ExpectSameRow(const LedgerRow& a, const LedgerRow& b) {
   EXPECT_EQ(a.time, b.time);
+  EXPECT_EQ(a.avoided_energy_wh, b.avoided_energy_wh);
+  EXPECT_EQ(a.avoided_co2e_g, b.avoided_co2e_g);
   EXPECT_EQ(a.request_id, b.request_id);
   EXPECT_EQ(a.key_name, b.key_name);
   EXPECT_EQ(a.tenant, b.tenant);

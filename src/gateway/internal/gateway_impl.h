@@ -14,12 +14,15 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 
 #include "backend/backend.h"
 #include "cache/cache_key.h"
+#include "cache/embedder.h"
 #include "cache/exact_cache.h"
+#include "cache/semantic_cache.h"
 #include "core/clock.h"
 #include "gateway/admission.h"
 #include "gateway/auth.h"
@@ -135,6 +138,11 @@ struct Gateway::Impl {
   boost::asio::awaitable<void> HandleHealth(ResponseWriter& w);
   boost::asio::awaitable<void> HandleReady(ResponseWriter& w);
   boost::asio::awaitable<void> HandleMetrics(ResponseWriter& w);
+  // gateway_admin.cc: the cache's admin endpoints (admin keys only, unless the server is open).
+  std::optional<ApiError> CheckAdmin(Exchange& x, const HttpRequest& req);
+  boost::json::object CacheStatsJson() const;
+  boost::asio::awaitable<void> HandleAdminCache(const HttpRequest& req, ResponseWriter& w);
+  boost::asio::awaitable<void> HandleAdminCachePurge(const HttpRequest& req, ResponseWriter& w);
   // Sets x.overhead and x.footprint: the answering backend's share (if it produced anything)
   // plus the gateway's.
   void ComputeFootprint(Exchange& x, const internal::ModelEntry* answered,
@@ -142,6 +150,9 @@ struct Gateway::Impl {
   // Settles the reservation, corrects the token bucket, appends the ledger row, records metrics.
   void Finish(Exchange& x);
 
+  // gateway_cache.cc: opens the semantic cache over the exact cache (logs and runs without it on
+  // failure).
+  void OpenSemanticCache();
   // gateway_cache.cc: decides the exact cache's part (sets x.cache and friends) and looks the
   // request up; an error for a bad "sobre" extension, or nullopt with `hit` set on a hit.
   std::optional<ApiError> DecideCache(Exchange& x, const HttpRequest& req,
@@ -150,6 +161,17 @@ struct Gateway::Impl {
   // Answers from a hit, streamed or not, as a live answer would look; no backend is called.
   boost::asio::awaitable<void> AnswerFromCache(Exchange& x, internal::CachedAnswer& hit,
                                                ResponseWriter& w);
+  // After an exact miss: embeds the request's last user message and looks it up in the semantic
+  // cache when x.semantic; sets `hit` and x.cache on a hit.
+  boost::asio::awaitable<void> LookupSemantic(Exchange& x, std::optional<internal::CachedAnswer>& hit);
+  // Whether the semantic cache serves this request's model / key / body (before scoping).
+  bool SemanticOptedIn(const Exchange& x, const cache::CacheDecision& decision) const;
+  // On a semantic hit, maybe (verify_fraction) asks the model in the background and compares its
+  // answer with the cached one: metric, ledger row and log.
+  void MaybeVerify(const Exchange& x, const HttpRequest& req, const internal::CachedAnswer& hit,
+                   boost::asio::any_io_executor executor);
+  boost::asio::awaitable<void> Verify(Exchange x, boost::json::object body,
+                                      std::string cached_text);
   // Stores `body_text`, a 2xx non-streamed answer, when x.cache_store says so.
   void StoreAnswer(const Exchange& x, const std::string& body_text);
   // True when a streamed miss should be assembled for StoreAnswer (chat or text completions).
@@ -184,6 +206,12 @@ struct Gateway::Impl {
   const cache::ExactCacheConfig exact_config;
   std::unique_ptr<cache::ExactCache> exact_cache;  // Null when disabled or not opened.
   Status cache_open_status;                        // Why exact_cache could not be opened.
+  // Semantic cache: null unless some model or key opted in and the exact cache is open.
+  std::unique_ptr<cache::Embedder> embedder;
+  std::unique_ptr<cache::SemanticCache> semantic_cache;
+  double verify_threshold = 0;                     // Answer similarity counted as agreement.
+  std::atomic<uint64_t> semantic_hits_seen{0};     // For verify_fraction sampling.
+  std::atomic<int> verifications_in_flight{0};
 };
 
 }  // namespace sobre::gateway

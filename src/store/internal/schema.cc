@@ -1,5 +1,8 @@
 #include "store/internal/schema.h"
 
+#include <cstdint>
+#include <cstring>
+
 namespace sobre::store::internal {
 namespace {
 
@@ -191,9 +194,31 @@ CREATE INDEX cache_entries_by_created ON cache_entries (created_us);
 CREATE INDEX cache_entries_by_expires ON cache_entries (expires_us);
 )sql";
 
+// Semantic-cache fields of an entry: the index scope, the user text the guards compare, and the
+// embedding (base64 of little-endian float32) with the name of the embedder that made it. And,
+// per ledger row, the footprint a cache hit avoided (that of the original answer).
+constexpr std::string_view kV3Sqlite = R"sql(
+ALTER TABLE cache_entries ADD COLUMN semantic_scope TEXT NOT NULL DEFAULT '';
+ALTER TABLE cache_entries ADD COLUMN query_text TEXT NOT NULL DEFAULT '';
+ALTER TABLE cache_entries ADD COLUMN embedder TEXT NOT NULL DEFAULT '';
+ALTER TABLE cache_entries ADD COLUMN embedding TEXT NOT NULL DEFAULT '';
+ALTER TABLE ledger ADD COLUMN avoided_energy_wh REAL NOT NULL DEFAULT 0;
+ALTER TABLE ledger ADD COLUMN avoided_co2e_g REAL NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::string_view kV3Postgres = R"sql(
+ALTER TABLE cache_entries ADD COLUMN semantic_scope TEXT NOT NULL DEFAULT '';
+ALTER TABLE cache_entries ADD COLUMN query_text TEXT NOT NULL DEFAULT '';
+ALTER TABLE cache_entries ADD COLUMN embedder TEXT NOT NULL DEFAULT '';
+ALTER TABLE cache_entries ADD COLUMN embedding TEXT NOT NULL DEFAULT '';
+ALTER TABLE ledger ADD COLUMN avoided_energy_wh DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE ledger ADD COLUMN avoided_co2e_g DOUBLE PRECISION NOT NULL DEFAULT 0;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "keys, budgets and ledger", kV1Sqlite, kV1Postgres},
     {2, "exact cache entries", kV2Sqlite, kV2Postgres},
+    {3, "semantic cache fields of cache entries; avoided footprint of hits in the ledger", kV3Sqlite, kV3Postgres},
 };
 
 }  // namespace
@@ -206,5 +231,71 @@ const std::string_view kPostgresMigrationsTable =
     "name TEXT NOT NULL, applied_us BIGINT NOT NULL)";
 
 std::span<const Migration> Migrations() { return kMigrations; }
+
+namespace {
+constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int Base64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+}  // namespace
+
+std::string EncodeVector(std::span<const float> v) {
+  std::string bytes(v.size() * 4, '\0');
+  for (size_t i = 0; i < v.size(); ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &v[i], 4);
+    for (int b = 0; b < 4; ++b) bytes[i * 4 + b] = static_cast<char>((bits >> (8 * b)) & 0xff);
+  }
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t n = static_cast<uint8_t>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) n |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+    if (i + 2 < bytes.size()) n |= static_cast<uint8_t>(bytes[i + 2]);
+    out += kBase64[(n >> 18) & 63];
+    out += kBase64[(n >> 12) & 63];
+    out += i + 1 < bytes.size() ? kBase64[(n >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kBase64[n & 63] : '=';
+  }
+  return out;
+}
+
+std::vector<float> DecodeVector(std::string_view text) {
+  if (text.size() % 4 != 0) return {};
+  std::string bytes;
+  bytes.reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    uint32_t n = 0;
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      char c = text[i + k];
+      if (c == '=' && i + 4 == text.size() && k >= 2) {
+        ++pad;
+        n <<= 6;
+        continue;
+      }
+      int value = Base64Value(c);
+      if (value < 0 || pad > 0) return {};
+      n = (n << 6) | static_cast<uint32_t>(value);
+    }
+    bytes += static_cast<char>((n >> 16) & 0xff);
+    if (pad < 2) bytes += static_cast<char>((n >> 8) & 0xff);
+    if (pad < 1) bytes += static_cast<char>(n & 0xff);
+  }
+  if (bytes.size() % 4 != 0) return {};
+  std::vector<float> v(bytes.size() / 4);
+  for (size_t i = 0; i < v.size(); ++i) {
+    uint32_t bits = 0;
+    for (int b = 0; b < 4; ++b) bits |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[i * 4 + b])) << (8 * b);
+    std::memcpy(&v[i], &bits, 4);
+  }
+  return v;
+}
 
 }  // namespace sobre::store::internal

@@ -5,7 +5,9 @@
 #define SOBRE_STORE_INTERNAL_SCHEMA_H_
 
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace sobre::store::internal {
 
@@ -27,12 +29,19 @@ inline constexpr std::string_view kKeyColumns =
 inline constexpr std::string_view kLedgerColumns =
     "time_us, request_id, key_name, tenant, model, backend, endpoint, prompt_tokens, "
     "completion_tokens, latency_ms, ttft_ms, overhead_ms, energy_wh, co2e_g, water_ml, "
-    "embodied_co2e_g, method, cache_status, http_status, error_code";
-inline constexpr int kLedgerColumnCount = 20;
+    "embodied_co2e_g, method, cache_status, http_status, error_code, avoided_energy_wh, "
+    "avoided_co2e_g";
+inline constexpr int kLedgerColumnCount = 22;
 inline constexpr std::string_view kCacheEntryColumns =
     "id, key, tenant, model, endpoint, created_us, expires_us, body, prompt_tokens, "
-    "completion_tokens, energy_wh, co2e_g, water_ml, embodied_co2e_g, method";
-inline constexpr int kCacheEntryColumnCount = 15;
+    "completion_tokens, energy_wh, co2e_g, water_ml, embodied_co2e_g, method, semantic_scope, "
+    "query_text, embedder, embedding";
+inline constexpr int kCacheEntryColumnCount = 19;
+
+// A float vector as stored in a text column (base64 of little-endian float32), and back; an
+// empty string is an empty vector, and text that is not such a vector reads as empty.
+std::string EncodeVector(std::span<const float> v);
+std::vector<float> DecodeVector(std::string_view text);
 
 // The table recording applied migrations, in each dialect (idempotent).
 extern const std::string_view kSqliteMigrationsTable;
