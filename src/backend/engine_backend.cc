@@ -604,6 +604,7 @@ class EngineBackendImpl final : public EngineBackend {
     out.usage.completion_tokens = result.completion_tokens;
     out.usage.reported = true;
     out.energy = Joules(result.energy_j);
+    out.energy_estimated = !method_.measured;
     if (request.stream) {
       json::object c{{"index", 0}};
       if (chat) {
@@ -720,6 +721,7 @@ class EngineBackendImpl final : public EngineBackend {
     out.usage.prompt_tokens = prompt_tokens;
     out.usage.reported = true;
     out.energy = Joules(energy_j);
+    out.energy_estimated = !method_.measured;
     out.total = out.first_byte = SteadyClock::now() - start;
     co_return out;
   }

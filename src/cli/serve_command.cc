@@ -11,10 +11,12 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include "backend/engine_backend.h"
 #include "backend/upstream_backend.h"
 #include "cli/command.h"
 #include "core/clock.h"
@@ -34,6 +36,7 @@ struct ServeFlags {
   std::optional<std::string> store_url;
   std::optional<int> io_threads;
   std::optional<std::string> port_file;
+  std::vector<std::string> model_files;  // --model FILE.gguf, repeatable.
 };
 
 StatusOr<gateway::GatewayConfig> ResolveConfig(const ServeFlags& f) {
@@ -52,6 +55,21 @@ StatusOr<gateway::GatewayConfig> ResolveConfig(const ServeFlags& f) {
     config.server.port = static_cast<uint16_t>(port);
   }
   if (f.store_url) config.store_url = *f.store_url;
+  for (const std::string& file : f.model_files) {
+    // --model FILE.gguf: served in-process under the file's name without directory and ".gguf".
+    gateway::ModelConfig m;
+    m.path = file;
+    std::string name = file.substr(file.find_last_of('/') + 1);
+    if (name.size() > 5 && name.substr(name.size() - 5) == ".gguf") name.resize(name.size() - 5);
+    m.name = name;
+    for (const gateway::ModelConfig& other : config.models) {
+      if (other.name == m.name) {
+        return InvalidArgumentError("--model " + file + ": a model named '" + m.name +
+                                    "' is already configured");
+      }
+    }
+    config.models.push_back(std::move(m));
+  }
   if (f.io_threads) {
     if (*f.io_threads < 1 || *f.io_threads > 256) {
       return InvalidArgumentError("--io-threads must be between 1 and 256");
@@ -89,6 +107,26 @@ StatusOr<std::map<std::string, std::unique_ptr<backend::Backend>>> MakeBackends(
     const gateway::GatewayConfig& config) {
   std::map<std::string, std::unique_ptr<backend::Backend>> backends;
   for (const gateway::ModelConfig& m : config.models) {
+    if (!m.path.empty()) {
+      // A GGUF file served in-process by the embedded engine.
+      backend::EngineBackendOptions e;
+      e.path = m.path;
+      e.model_name = m.name;
+      e.threads = m.engine_threads;
+      e.slots = m.engine_slots;
+      e.ctx_per_slot = m.engine_ctx;
+      e.chat_template = m.chat_template;
+      StatusOr<std::unique_ptr<backend::EngineBackend>> b = backend::CreateEngineBackend(e);
+      if (!b.ok()) {
+        return b.status().WithContext(
+            fmt::format("{}:{}: model '{}'", config.source, m.line, m.name));
+      }
+      std::fprintf(stderr, "sobre serve: model '%s' runs in-process from %s (%s; energy %s)\n",
+                   m.name.c_str(), m.path.c_str(), (*b)->architecture().c_str(),
+                   (*b)->energy_method().description.c_str());
+      backends.emplace(m.name, std::move(*b));
+      continue;
+    }
     backend::UpstreamOptions o;
     o.base_url = m.upstream;
     o.model = m.upstream_model;
@@ -222,6 +260,9 @@ void AddServeCommand(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--listen", f->listen, "HOST:PORT to listen on (overrides the config; port 0 picks one)");
   cmd->add_option("--store", f->store_url, "sqlite:///path.db or postgres://user@host/db");
   cmd->add_option("--io-threads", f->io_threads, "Threads serving connections");
+  cmd->add_option("--model", f->model_files,
+                  "GGUF file to serve in-process with the embedded CPU engine, as a model named "
+                  "after the file (repeatable; see also `path:` models in the config)");
   cmd->add_option("--port-file", f->port_file, "Write the bound port to FILE (for scripts and tests)");
   cmd->callback([f, &ctx] { ctx.exit_code = RunServe(*f); });
 }

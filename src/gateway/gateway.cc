@@ -167,7 +167,7 @@ Gateway::Impl::Impl(const GatewayConfig& cfg, store::Store& st,
                   "estimated", m.name);
       }
     }
-    if (e.size.assumed) {
+    if (e.size.assumed && m.path.empty()) {  // Engine models report their own energy.
       SOBRE_LOG(kWarning, "model {}: no params_b configured; footprints assume {} B parameters",
                 m.name, kDefaultParamsB);
     }
