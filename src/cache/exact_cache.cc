@@ -130,20 +130,7 @@ std::optional<ExactCacheEntry> ExactCache::GetById(std::string_view id, std::str
   std::lock_guard lock(mu_);
   auto found = by_id_.find(std::string(id));
   if (found == by_id_.end() || found->second->tenant != tenant) return std::nullopt;
-  Lru::iterator it = found->second;
-  if (it->expires <= now) {
-    Write drop;
-    drop.delete_ids.push_back(it->id);
-    RemoveLocked(it);
-    EnqueueLocked(std::move(drop));
-    ++counters_.expirations;
-    return std::nullopt;
-  }
-  lru_.splice(lru_.begin(), lru_, it);
-  ++counters_.hits;
-  counters_.avoided_energy_wh += it->energy_wh;
-  counters_.avoided_co2e_g += it->co2e_g;
-  return *it;
+  return TakeLocked(found->second, now);
 }
 
 uint64_t ExactCache::EnqueueLocked(Write write) {
@@ -155,22 +142,13 @@ uint64_t ExactCache::EnqueueLocked(Write write) {
   return queued_seq_;
 }
 
-std::optional<ExactCacheEntry> ExactCache::Get(std::string_view key, std::string_view tenant,
-                                               store::TimePoint now) {
-  std::lock_guard lock(mu_);
-  auto found = index_.find(IndexKey(tenant, key));
-  if (found == index_.end() || found->second->tenant != tenant) {
-    ++counters_.misses;
-    return std::nullopt;
-  }
-  Lru::iterator it = found->second;
+std::optional<ExactCacheEntry> ExactCache::TakeLocked(Lru::iterator it, store::TimePoint now) {
   if (it->expires <= now) {
     Write drop;
     drop.delete_ids.push_back(it->id);
     RemoveLocked(it);
     EnqueueLocked(std::move(drop));
     ++counters_.expirations;
-    ++counters_.misses;
     return std::nullopt;
   }
   lru_.splice(lru_.begin(), lru_, it);
@@ -178,6 +156,18 @@ std::optional<ExactCacheEntry> ExactCache::Get(std::string_view key, std::string
   counters_.avoided_energy_wh += it->energy_wh;
   counters_.avoided_co2e_g += it->co2e_g;
   return *it;
+}
+
+std::optional<ExactCacheEntry> ExactCache::Get(std::string_view key, std::string_view tenant,
+                                               store::TimePoint now) {
+  std::lock_guard lock(mu_);
+  auto found = index_.find(IndexKey(tenant, key));
+  std::optional<ExactCacheEntry> entry;
+  if (found != index_.end() && found->second->tenant == tenant) {
+    entry = TakeLocked(found->second, now);
+  }
+  if (!entry.has_value()) ++counters_.misses;
+  return entry;
 }
 
 std::optional<std::string> ExactCache::Put(ExactCacheEntry entry, store::TimePoint now) {

@@ -131,6 +131,9 @@ class ExactCache {
   ExactCache(store::Store* store, const ExactCacheOptions& options);
   // Requires mu_. Removes `it` from memory (not from the store) and tells the observer.
   void RemoveLocked(Lru::iterator it);
+  // Requires mu_. A hit on `it` (moved to the front, counted with its avoided footprint), or
+  // nullopt when it has expired (then dropped from memory and the store).
+  std::optional<ExactCacheEntry> TakeLocked(Lru::iterator it, store::TimePoint now);
   // Requires mu_. Adds `entry` at the front (most recently used).
   void InsertFrontLocked(ExactCacheEntry entry, std::string index_key);
   // Requires mu_ (so that the queue order is the order of memory changes).

@@ -3,31 +3,15 @@
 #include "cache/semantic_cache.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
-
-#include <filesystem>
 
 #include "cache/semantic_scope.h"
 #include "core/clock.h"
+#include "tests/cli/cli_runner.h"
 
 namespace sobre::cache {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/sobre_semantic_cache_test_XXXXXX";
-    if (::mkdtemp(tmpl) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using sobre::testing::TempDir;
 
 class SemanticCacheTest : public ::testing::Test {
  protected:

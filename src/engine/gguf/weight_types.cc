@@ -7,24 +7,7 @@
 
 namespace sobre::engine {
 
-bool IsWritableWeightType(GgmlType type) {
-  switch (type) {
-    case GgmlType::kF32:
-    case GgmlType::kF16:
-    case GgmlType::kBF16:
-    case GgmlType::kQ8_0:
-    case GgmlType::kQ4_0:
-    case GgmlType::kQ4_1:
-    case GgmlType::kQ5_0:
-    case GgmlType::kQ5_1:
-    case GgmlType::kQ4_K:
-    case GgmlType::kQ5_K:
-    case GgmlType::kQ6_K:
-      return true;
-    default:
-      return false;
-  }
-}
+bool IsWritableWeightType(GgmlType type) { return IsSupportedWeightType(type); }
 
 GgmlType ChooseWeightType(GgmlType wanted, uint64_t row_length) {
   GgmlType type = wanted;
