@@ -1,41 +1,95 @@
 #include "cache/semantic_index.h"
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <new>
+#include <queue>
+#include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include <fmt/core.h>
 
-#include "cache/internal/hnswlib.h"
+#include "cache/internal/hnsw_glue.h"
 
 namespace sobre::cache {
 namespace {
 
-using Graph = hnswlib::HierarchicalNSW<float>;
+using internal::AppendGraphVector;
+using internal::BestKernel;
+using internal::DotSpace;
+using internal::Graph;
+using internal::GraphData;
+using internal::SearchGraph;
 
 // Bookkeeping per entry: its node in entries_ and in age_ (estimates for 64-bit libstdc++).
 constexpr size_t kEntryBytes = 96;
-// A scope's struct, key and map node.
+// A scope's struct, key (a hash of tenant, model and context: short) and map node.
 constexpr size_t kScopeBytes = 256;
 // hnswlib allocates this many mutexes per graph whatever its size.
 constexpr size_t kGraphFixedBytes = Graph::max_update_element_locks * sizeof(std::mutex);
+// hnswlib's label map, per node: hash node (malloc'd) and bucket.
+constexpr size_t kLabelMapBytes = 40;
 
 // Share of a reused slot's neighbours whose links are re-selected (hnswlib updatePoint).
 constexpr float kReuseRelinkProbability = 0.1f;
 
-// Dot product with independent partial sums so that the compiler can vectorise it.
-float Dot(const float* a, const float* b, size_t n) {
-  float sum[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (size_t j = 0; j < 8; ++j) sum[j] += a[i + j] * b[i + j];
+// AddBatch takes the lock for this many items at a time, so that searches get in between.
+constexpr size_t kBatchChunk = 1024;
+
+// Estimated bytes of one graph slot, live or spare: the level-0 block (links, vector, label),
+// its lock, level, upper-list pointer and visited mark, and on average 1/(M-1) of an upper-level
+// link list (one node in M reaches level 1, one in M^2 level 2, ...).
+size_t GraphSlotBytes(size_t vector_bytes, size_t m) {
+  size_t level0 = m * 2 * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint) +
+                  vector_bytes + sizeof(hnswlib::labeltype);
+  size_t upper = (m * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint) + 16) /
+                 std::max<size_t>(m - 1, 1);
+  return level0 + sizeof(std::mutex) + sizeof(int) + sizeof(void*) + sizeof(unsigned short) + upper;
+}
+
+// Runs body(i) for each i in [0, n) on up to `threads` threads, the caller's included. The first
+// exception stops the others from taking new items and comes back as a Status.
+template <typename Body>
+Status ParallelFor(size_t n, size_t threads, const Body& body) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mu;
+  Status error;
+  auto work = [&] {
+    while (!failed.load(std::memory_order_relaxed)) {
+      size_t i = next.fetch_add(1, std::memory_order_relaxed);
+      if (i >= n) return;
+      Status status;
+      try {
+        body(i);
+      } catch (const std::bad_alloc&) {
+        status = ResourceExhaustedError("semantic index: out of memory");
+      } catch (const std::exception& e) {
+        status = InternalError(fmt::format("semantic index: hnswlib: {}", e.what()));
+      }
+      if (!status.ok()) {
+        std::lock_guard lock(error_mu);
+        if (error.ok()) error = std::move(status);
+        failed = true;
+      }
+    }
+  };
+  {
+    std::vector<std::jthread> workers;
+    for (size_t t = 1; t < std::min(threads, n); ++t) {
+      try {
+        workers.emplace_back(work);
+      } catch (const std::exception&) {
+        break;  // No more threads: the ones running share the work.
+      }
+    }
+    work();
   }
-  float total = 0;
-  for (; i < n; ++i) total += a[i] * b[i];
-  for (float s : sum) total += s;
-  return total;
+  return error;
 }
 
 // glibc's shared_mutex lets readers in while a writer waits, so steady searches could starve
@@ -53,12 +107,13 @@ std::unique_lock<std::shared_mutex> WriteLock(std::mutex& gate, std::shared_mute
 }  // namespace
 
 struct SemanticIndex::Scope {
+  std::string key;  // The scopes_ key views it.
   // Flat mode (graph == nullptr): entry i is ids[i] with vectors[i * dims, (i + 1) * dims).
   std::vector<uint64_t> ids;
   std::vector<float> vectors;
   // Graph mode. Labels are entry ids; free_labels are labels of deleted nodes whose slots the
   // next Add may take (checked on use: a label re-added since is live again).
-  std::unique_ptr<hnswlib::InnerProductSpace> space;
+  std::unique_ptr<DotSpace> space;
   std::unique_ptr<Graph> graph;
   std::vector<hnswlib::labeltype> free_labels;
   size_t live = 0;
@@ -69,17 +124,23 @@ SemanticIndex::SemanticIndex(SemanticIndexOptions options) : options_(std::move(
 
 SemanticIndex::~SemanticIndex() = default;
 
+size_t SemanticIndex::Threads() const {
+  if (options_.build_threads > 0) return options_.build_threads;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+size_t SemanticIndex::VectorBytes() const {
+  return static_cast<size_t>(options_.dims) *
+         (options_.hnsw_half ? sizeof(uint16_t) : sizeof(float));
+}
+
 void SemanticIndex::Recount(Scope& scope) {
   size_t bytes = kScopeBytes + scope.ids.capacity() * sizeof(uint64_t) +
                  scope.vectors.capacity() * sizeof(float);
   if (scope.graph != nullptr) {
     const Graph& g = *scope.graph;
-    // Level-0 block per slot, plus the per-slot lock, level, upper-list pointer and visited mark;
-    // upper levels hold about 1/(M-1) of the nodes' link lists; the label map a node each.
-    bytes += g.max_elements_ * (g.size_data_per_element_ + sizeof(std::mutex) + sizeof(int) +
-                                sizeof(void*) + sizeof(unsigned short)) +
-             g.cur_element_count * g.size_links_per_element_ / std::max<size_t>(g.M_ - 1, 1) +
-             g.label_lookup_.size() * 40 + kGraphFixedBytes +
+    bytes += g.max_elements_ * GraphSlotBytes(VectorBytes(), g.M_) +
+             g.label_lookup_.size() * kLabelMapBytes + kGraphFixedBytes +
              scope.free_labels.capacity() * sizeof(hnswlib::labeltype);
   }
   allocated_bytes_ = allocated_bytes_ - scope.bytes + bytes;
@@ -88,57 +149,185 @@ void SemanticIndex::Recount(Scope& scope) {
 
 size_t SemanticIndex::LiveBytes() const {
   // The bound is on live entries at their graph cost (the larger), so that evicting one entry
-  // always lowers it; spare and deleted graph slots are reported by memory_bytes() only.
-  size_t per_entry = (options_.hnsw_m * 2 * sizeof(hnswlib::tableint) + sizeof(uint32_t)) +
-                     static_cast<size_t>(options_.dims) * sizeof(float) +
-                     sizeof(hnswlib::labeltype) + sizeof(std::mutex) + 40 + kEntryBytes;
+  // always lowers it; spare and deleted graph slots are reported by memory_bytes() only, and
+  // kept in check by GrownCapacity.
+  size_t per_entry = GraphSlotBytes(VectorBytes(), options_.hnsw_m) + kLabelMapBytes + kEntryBytes;
   return entries_.size() * per_entry + graph_count_ * kGraphFixedBytes +
          scopes_.size() * kScopeBytes;
+}
+
+bool SemanticIndex::OverBoundLocked() const {
+  if (entries_.size() + 1 > std::max<size_t>(options_.max_entries, 1)) return true;
+  if (options_.max_bytes == 0) return false;
+  size_t per_entry = GraphSlotBytes(VectorBytes(), options_.hnsw_m) + kLabelMapBytes + kEntryBytes;
+  return LiveBytes() + per_entry > options_.max_bytes;
+}
+
+size_t SemanticIndex::GrownCapacity(size_t current, size_t wanted) const {
+  // Doubling keeps reallocation rare, but a graph's spare slots count against memory like live
+  // ones: never grow past what the entry and byte bounds can fill.
+  size_t cap = std::min(current * 2, std::max<size_t>(options_.max_entries, 1));
+  if (options_.max_bytes > 0) {
+    // As many slots as there could be live entries, each at its full cost, within the bound.
+    // (A slot may also sit in free_labels, whose capacity can reach twice its size.)
+    size_t per_entry = GraphSlotBytes(VectorBytes(), options_.hnsw_m) + kLabelMapBytes +
+                       kEntryBytes + 2 * sizeof(hnswlib::labeltype);
+    size_t fixed = kGraphFixedBytes + kScopeBytes;
+    size_t room = options_.max_bytes > fixed ? options_.max_bytes - fixed : 0;
+    cap = std::min(cap, room / per_entry);
+  }
+  return std::max(cap, wanted);
+}
+
+void SemanticIndex::EvictForOneMoreLocked(std::vector<uint64_t>& evicted) {
+  while (!age_.empty() && OverBoundLocked()) {
+    uint64_t oldest = age_.front();
+    RemoveLocked(oldest);
+    evicted.push_back(oldest);
+  }
+}
+
+SemanticIndex::Scope& SemanticIndex::ScopeLocked(std::string_view key) {
+  auto it = scopes_.find(key);
+  if (it != scopes_.end()) return *it->second;
+  auto scope = std::make_unique<Scope>();
+  scope->key = std::string(key);
+  std::string_view view = scope->key;
+  return *scopes_.emplace(view, std::move(scope)).first->second;
+}
+
+void SemanticIndex::DropScopeLocked(Scope& scope) {
+  if (scope.graph != nullptr) --graph_count_;
+  allocated_bytes_ -= scope.bytes;
+  // Find first: the key the map compares with lives in the scope that erase destroys.
+  auto it = scopes_.find(std::string_view(scope.key));
+  if (it != scopes_.end()) scopes_.erase(it);
 }
 
 StatusOr<std::vector<uint64_t>> SemanticIndex::Add(uint64_t id, std::string_view scope_key,
                                                    std::span<const float> vector) {
   if (vector.size() != static_cast<size_t>(options_.dims)) {
-    return InvalidArgumentError(
-        fmt::format("semantic index: vector of {} floats, expected {}", vector.size(), options_.dims));
+    return InvalidArgumentError(fmt::format("semantic index: vector of {} floats, expected {}",
+                                            vector.size(), options_.dims));
   }
   auto lock = WriteLock(writer_gate_, mu_);
-  RemoveLocked(id);
   std::vector<uint64_t> evicted;
-  size_t per_entry_probe = 0;
-  auto over_bound = [&] {
-    if (entries_.size() + 1 > std::max<size_t>(options_.max_entries, 1)) return true;
-    if (options_.max_bytes == 0) return false;
-    // The cost of one more entry: what LiveBytes would add.
-    if (per_entry_probe == 0) {
-      size_t before = LiveBytes();
-      entries_.emplace(id, Entry{nullptr, age_.end()});
-      per_entry_probe = LiveBytes() - before;
-      entries_.erase(id);
-    }
-    return LiveBytes() + per_entry_probe > options_.max_bytes;
-  };
-  while (!age_.empty() && over_bound()) {
-    uint64_t oldest = age_.front();
-    RemoveLocked(oldest);
-    evicted.push_back(oldest);
-  }
+  SOBRE_RETURN_IF_ERROR(AddLocked(id, scope_key, vector, evicted));
+  return evicted;
+}
 
-  auto [it, inserted] = scopes_.try_emplace(std::string(scope_key));
-  if (inserted) it->second = std::make_unique<Scope>();
-  Scope& scope = *it->second;
+Status SemanticIndex::AddLocked(uint64_t id, std::string_view scope_key,
+                                std::span<const float> vector, std::vector<uint64_t>& evicted) {
+  RemoveLocked(id);
+  EvictForOneMoreLocked(evicted);
+  Scope& scope = ScopeLocked(scope_key);
   Status status = AddToScope(scope, id, vector);
   if (!status.ok()) {
-    if (scope.live == 0) {
-      if (scope.graph != nullptr) --graph_count_;
-      allocated_bytes_ -= scope.bytes;
-      scopes_.erase(it);
-    }
+    if (scope.live == 0) DropScopeLocked(scope);
     return status;
   }
   age_.push_back(id);
   entries_.emplace(id, Entry{&scope, std::prev(age_.end())});
+  return OkStatus();
+}
+
+StatusOr<std::vector<uint64_t>> SemanticIndex::AddBatch(std::span<const SemanticItem> items,
+                                                        const SemanticBatchProgress& progress) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].vector.size() != static_cast<size_t>(options_.dims)) {
+      return InvalidArgumentError(
+          fmt::format("semantic index: batch item {} (id {}): vector of {} floats, expected {}", i,
+                      items[i].id, items[i].vector.size(), options_.dims));
+    }
+  }
+  std::vector<uint64_t> evicted;
+  std::vector<Pending> pending;
+  for (size_t begin = 0; begin < items.size(); begin += kBatchChunk) {
+    size_t end = std::min(items.size(), begin + kBatchChunk);
+    {
+      auto lock = WriteLock(writer_gate_, mu_);
+      for (size_t i = begin; i < end; ++i) {
+        const SemanticItem& item = items[i];
+        // The common case of a rebuild: a new id for a scope that already has a graph, with no
+        // slot to reuse and no eviction due. Its bookkeeping is done now, in order, which is all
+        // that later items' eviction decisions depend on; the graph insert waits for the flush.
+        auto scope = scopes_.find(item.scope);
+        if (scope != scopes_.end() && scope->second->graph != nullptr &&
+            scope->second->free_labels.empty() && entries_.count(item.id) == 0 &&
+            !OverBoundLocked()) {
+          Scope& s = *scope->second;
+          age_.push_back(item.id);
+          entries_.emplace(item.id, Entry{&s, std::prev(age_.end())});
+          ++s.live;
+          pending.push_back(Pending{&s, &item});
+          continue;
+        }
+        // Anything else may remove or relabel graph nodes: the pending inserts go in first.
+        SOBRE_RETURN_IF_ERROR(FlushLocked(pending));
+        SOBRE_RETURN_IF_ERROR(AddLocked(item.id, item.scope, item.vector, evicted));
+      }
+      SOBRE_RETURN_IF_ERROR(FlushLocked(pending));
+    }
+    if (progress) progress(end, items.size());
+  }
   return evicted;
+}
+
+Status SemanticIndex::FlushLocked(std::vector<Pending>& pending) {
+  if (pending.empty()) return OkStatus();
+  std::unordered_map<Scope*, size_t> added;
+  for (const Pending& p : pending) ++added[p.scope];
+  Status status;
+  try {
+    // hnswlib's resize is not safe against concurrent inserts: grow every graph first.
+    for (auto& [scope, count] : added) {
+      Graph& g = *scope->graph;
+      size_t wanted = g.cur_element_count + count;
+      if (wanted > g.max_elements_) g.resizeIndex(GrownCapacity(g.max_elements_, wanted));
+    }
+  } catch (const std::bad_alloc&) {
+    status = ResourceExhaustedError("semantic index: out of memory");
+  } catch (const std::exception& e) {
+    status = InternalError(fmt::format("semantic index: hnswlib: {}", e.what()));
+  }
+  // hnswlib's addPoint is safe to run concurrently for distinct labels, which pending holds.
+  std::vector<char> inserted(pending.size(), 0);
+  if (status.ok()) {
+    status = ParallelFor(pending.size(), Threads(), [&](size_t i) {
+      std::vector<uint16_t> buffer;
+      pending[i].scope->graph->addPoint(
+          GraphData(pending[i].item->vector, options_.hnsw_half, buffer), pending[i].item->id);
+      inserted[i] = 1;
+    });
+  }
+  if (!status.ok()) {
+    // Undo the bookkeeping of what did not go in; a node that half went in is marked deleted,
+    // so that no search returns an id the index does not hold.
+    for (size_t i = pending.size(); i-- > 0;) {
+      if (inserted[i]) continue;
+      Scope& scope = *pending[i].scope;
+      uint64_t id = pending[i].item->id;
+      auto entry = entries_.find(id);
+      if (entry == entries_.end()) continue;
+      age_.erase(entry->second.age);
+      entries_.erase(entry);
+      --scope.live;
+      auto slot = scope.graph->label_lookup_.find(id);
+      if (slot != scope.graph->label_lookup_.end() && !scope.graph->isMarkedDeleted(slot->second)) {
+        scope.graph->markDeletedInternal(slot->second);
+        scope.free_labels.push_back(id);
+      }
+    }
+  }
+  for (auto& [scope, count] : added) {
+    if (scope->live == 0) {
+      DropScopeLocked(*scope);
+    } else {
+      Recount(*scope);
+    }
+  }
+  pending.clear();
+  return status;
 }
 
 Status SemanticIndex::AddToScope(Scope& scope, uint64_t id, std::span<const float> vector) {
@@ -170,19 +359,29 @@ Status SemanticIndex::AddToScope(Scope& scope, uint64_t id, std::span<const floa
         // addPoint would re-select every neighbour's links (probability 1.0), about 13 times the
         // cost of an insert at 384 dims; re-linking a sample keeps the graph navigable.
         g.unmarkDeletedInternal(internal);
-        g.updatePoint(vector.data(), internal, kReuseRelinkProbability);
+        std::vector<uint16_t> buffer;
+        g.updatePoint(GraphData(vector, options_.hnsw_half, buffer), internal,
+                      kReuseRelinkProbability);
         ++scope.live;
         Recount(scope);
         return OkStatus();
       }
-      if (g.label_lookup_.find(label) == g.label_lookup_.end() &&
-          g.cur_element_count >= g.max_elements_) {
-        size_t grown = std::max(g.max_elements_ + 1,
-                                std::min(g.max_elements_ * 2, options_.max_entries));
-        g.resizeIndex(grown);
+      if (g.cur_element_count >= g.max_elements_) {
+        g.resizeIndex(GrownCapacity(g.max_elements_, g.max_elements_ + 1));
       }
     }
-    g.addPoint(vector.data(), label);
+    try {
+      std::vector<uint16_t> buffer;
+      g.addPoint(GraphData(vector, options_.hnsw_half, buffer), label);
+    } catch (...) {
+      // A node that half went in must not be found by searches.
+      auto slot = g.label_lookup_.find(label);
+      if (slot != g.label_lookup_.end() && !g.isMarkedDeleted(slot->second)) {
+        g.markDeletedInternal(slot->second);
+        scope.free_labels.push_back(label);
+      }
+      throw;
+    }
     ++scope.live;
     Recount(scope);
     return OkStatus();
@@ -195,14 +394,23 @@ Status SemanticIndex::AddToScope(Scope& scope, uint64_t id, std::span<const floa
 
 Status SemanticIndex::Promote(Scope& scope) {
   size_t dims = static_cast<size_t>(options_.dims);
-  auto space = std::make_unique<hnswlib::InnerProductSpace>(dims);
-  auto graph = std::make_unique<Graph>(space.get(), std::max<size_t>(scope.ids.size() * 2, 64),
-                                       options_.hnsw_m, options_.hnsw_ef_construction,
-                                       options_.seed);
+  size_t n = scope.ids.size();
+  const bool half = options_.hnsw_half;
+  auto space = std::make_unique<DotSpace>(dims, half);
+  auto graph =
+      std::make_unique<Graph>(space.get(), GrownCapacity(std::max<size_t>(n, 32), n),
+                              options_.hnsw_m, options_.hnsw_ef_construction, options_.seed);
   graph->setEf(options_.hnsw_ef_search);
-  for (size_t i = 0; i < scope.ids.size(); ++i) {
-    graph->addPoint(scope.vectors.data() + i * dims, scope.ids[i]);
-  }
+  auto insert = [&](size_t i) {
+    std::vector<uint16_t> buffer;
+    graph->addPoint(
+        GraphData(std::span<const float>(scope.vectors.data() + i * dims, dims), half, buffer),
+        scope.ids[i]);
+  };
+  // The first node alone: hnswlib sets its entry point on the first insert.
+  if (n > 0) insert(0);
+  SOBRE_RETURN_IF_ERROR(
+      ParallelFor(n > 0 ? n - 1 : 0, Threads(), [&](size_t i) { insert(i + 1); }));
   scope.space = std::move(space);
   scope.graph = std::move(graph);
   scope.free_labels.clear();
@@ -223,8 +431,7 @@ Status SemanticIndex::Rebuild(Scope& scope) {
   for (hnswlib::tableint i = 0; i < g.cur_element_count; ++i) {
     if (g.isMarkedDeleted(i)) continue;
     ids.push_back(g.getExternalLabel(i));
-    const float* data = reinterpret_cast<const float*>(g.getDataByInternalId(i));
-    vectors.insert(vectors.end(), data, data + dims);
+    AppendGraphVector(g, i, dims, options_.hnsw_half, vectors);
   }
   Scope rebuilt;
   rebuilt.ids = std::move(ids);
@@ -260,7 +467,8 @@ void SemanticIndex::RemoveLocked(uint64_t id) {
   --scope.live;
   if (scope.graph == nullptr) {
     size_t dims = static_cast<size_t>(options_.dims);
-    size_t pos = static_cast<size_t>(std::find(scope.ids.begin(), scope.ids.end(), id) - scope.ids.begin());
+    size_t pos =
+        static_cast<size_t>(std::find(scope.ids.begin(), scope.ids.end(), id) - scope.ids.begin());
     size_t last = scope.ids.size() - 1;
     if (pos != last) {
       scope.ids[pos] = scope.ids[last];
@@ -274,8 +482,8 @@ void SemanticIndex::RemoveLocked(uint64_t id) {
     scope.graph->markDelete(id);
     scope.free_labels.push_back(id);
     size_t deleted = scope.graph->num_deleted_;
-    if (scope.live > 0 && (scope.live < options_.hnsw_min_entries / 4 ||
-                           (deleted > scope.live && deleted >= 64))) {
+    if (scope.live > 0 &&
+        (scope.live < options_.hnsw_min_entries / 4 || (deleted > scope.live && deleted >= 64))) {
       try {
         // On failure the old graph stays, correct but not compact.
         (void)Rebuild(scope);
@@ -284,47 +492,50 @@ void SemanticIndex::RemoveLocked(uint64_t id) {
     }
   }
   if (scope.live == 0) {
-    if (scope.graph != nullptr) --graph_count_;
-    allocated_bytes_ -= scope.bytes;
-    for (auto s = scopes_.begin(); s != scopes_.end(); ++s) {
-      if (s->second.get() == &scope) {
-        scopes_.erase(s);
-        break;
-      }
-    }
+    DropScopeLocked(scope);
     return;
   }
   Recount(scope);
 }
 
 std::vector<SemanticMatch> SemanticIndex::Search(std::string_view scope_key,
-                                                 std::span<const float> vector, size_t k) const {
+                                                 std::span<const float> vector, size_t k,
+                                                 const SemanticSearchOptions& search) const {
   std::vector<SemanticMatch> matches;
   if (k == 0 || vector.size() != static_cast<size_t>(options_.dims)) return matches;
   auto lock = ReadLock(writer_gate_, mu_);
-  auto it = scopes_.find(std::string(scope_key));
+  auto it = scopes_.find(scope_key);
   if (it == scopes_.end()) return matches;
   const Scope& scope = *it->second;
   if (scope.graph == nullptr) {
     size_t dims = vector.size();
+    internal::DotFn dot = BestKernel().dot;
     matches.reserve(scope.ids.size());
     for (size_t i = 0; i < scope.ids.size(); ++i) {
-      matches.push_back({scope.ids[i], Dot(vector.data(), scope.vectors.data() + i * dims, dims)});
+      matches.push_back({scope.ids[i], dot(vector.data(), scope.vectors.data() + i * dims, dims)});
     }
     size_t keep = std::min(k, matches.size());
-    std::partial_sort(matches.begin(), matches.begin() + static_cast<std::ptrdiff_t>(keep),
-                      matches.end(), [](const SemanticMatch& a, const SemanticMatch& b) {
-                        return a.similarity > b.similarity;
-                      });
+    std::partial_sort(
+        matches.begin(), matches.begin() + static_cast<std::ptrdiff_t>(keep), matches.end(),
+        [](const SemanticMatch& a, const SemanticMatch& b) { return a.similarity > b.similarity; });
     matches.resize(keep);
     return matches;
   }
+  std::vector<uint16_t> buffer;
+  const void* query = GraphData(vector, options_.hnsw_half, buffer);
   try {
-    auto found = scope.graph->searchKnn(vector.data(), k);
-    matches.resize(found.size());
-    // searchKnn yields the farthest first; inner-product distance is 1 - dot.
-    for (size_t i = found.size(); i-- > 0; found.pop()) {
-      matches[i] = {static_cast<uint64_t>(found.top().second), 1.0f - found.top().first};
+    if (search.hnswlib_search) {
+      auto found = scope.graph->searchKnn(query, k);
+      matches.resize(found.size());
+      // searchKnn yields the farthest first; inner-product distance is 1 - dot.
+      for (size_t i = found.size(); i-- > 0; found.pop()) {
+        matches[i] = {static_cast<uint64_t>(found.top().second), 1.0f - found.top().first};
+      }
+      return matches;
+    }
+    size_t ef = search.ef > 0 ? search.ef : options_.hnsw_ef_search;
+    for (const auto& [distance, label] : SearchGraph(*scope.graph, query, k, ef)) {
+      matches.push_back({static_cast<uint64_t>(label), 1.0f - distance});
     }
   } catch (const std::exception&) {
     matches.clear();  // hnswlib only throws on corruption; a miss is the safe answer.
