@@ -141,6 +141,28 @@ TEST_F(SemanticCacheTest, TheIndexIsRebuiltFromTheStoreAfterARestart) {
   EXPECT_EQ(hit->entry.body, "reversed");
 }
 
+TEST_F(SemanticCacheTest, ARebuildPastTheIndexBoundKeepsTheNewestEntries) {
+  for (int i = 0; i < 6; ++i) {
+    Store("How do I parse " + std::string(1, static_cast<char>('a' + i)) + " files in Go?", "x");
+    clock_.Advance(std::chrono::seconds(1));
+  }
+  ASSERT_TRUE(exact_->Flush().ok());
+  semantic_.reset();
+  exact_.reset();
+  auto exact = ExactCache::Open(store_.get(), {}, clock_.WallNow());
+  ASSERT_TRUE(exact.ok());
+  exact_ = std::move(exact).value();
+  SemanticCacheOptions bounded;
+  bounded.max_entries = 4;
+  auto semantic = SemanticCache::Open(exact_.get(), &embedder_, bounded);
+  ASSERT_TRUE(semantic.ok()) << semantic.status().ToString();
+  semantic_ = std::move(semantic).value();
+  EXPECT_EQ(semantic_->Stats().entries, 4u);
+  EXPECT_EQ(exact_->Stats().entries, 6u);  // The two oldest stay exact-only.
+  EXPECT_TRUE(Ask("How do I parse f files in Go?").has_value());
+  EXPECT_FALSE(Ask("How do I parse a files in Go?").has_value());
+}
+
 TEST_F(SemanticCacheTest, EntriesOfAnotherEmbedderStayExactOnly) {
   ExactCacheEntry e;
   e.key = "k";
