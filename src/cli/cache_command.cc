@@ -14,7 +14,7 @@
 
 #include "cli/command.h"
 #include "cli/output.h"
-#include "gateway/config.h"
+#include "cli/store_flags.h"
 #include "store/store.h"
 
 namespace sobre::cli {
@@ -23,27 +23,13 @@ namespace {
 namespace json = boost::json;
 
 struct CacheFlags {
-  std::optional<std::string> store_url;
-  std::optional<std::string> config_file;
+  StoreFlags store;
   std::optional<std::string> key;
   std::optional<std::string> model;
   bool all = false;
   int days = 7;
   bool json = false;
 };
-
-StatusOr<std::unique_ptr<store::Store>> OpenCacheStore(const CacheFlags& f) {
-  std::string url = gateway::DefaultGatewayConfig().store_url;
-  if (f.config_file) {
-    SOBRE_ASSIGN_OR_RETURN(gateway::GatewayConfig config,
-                           gateway::LoadGatewayConfig(*f.config_file));
-    url = config.store_url;
-  }
-  if (f.store_url) url = *f.store_url;
-  StatusOr<std::unique_ptr<store::Store>> s = store::OpenStore(url);
-  if (!s.ok()) return s.status().WithContext("opening store " + url);
-  return s;
-}
 
 // The cache kind of a ledger row's cache_status ("semantic; similarity=0.93" -> "semantic").
 std::string KindOf(const std::string& status) {
@@ -52,7 +38,7 @@ std::string KindOf(const std::string& status) {
 }
 
 int Stats(const CacheFlags& f) {
-  StatusOr<std::unique_ptr<store::Store>> s = OpenCacheStore(f);
+  StatusOr<std::unique_ptr<store::Store>> s = OpenStoreFromFlags(f.store);
   if (!s.ok()) return ReportError("cache stats", s.status());
   const auto now = std::chrono::system_clock::now();
   auto entries = (*s)->LoadCacheEntries(now, SIZE_MAX);
@@ -142,7 +128,7 @@ int Purge(const CacheFlags& f) {
     return ReportError("cache purge",
                        InvalidArgumentError("say what to purge: --key K, --model M, or --all"));
   }
-  StatusOr<std::unique_ptr<store::Store>> s = OpenCacheStore(f);
+  StatusOr<std::unique_ptr<store::Store>> s = OpenStoreFromFlags(f.store);
   if (!s.ok()) return ReportError("cache purge", s.status());
   store::CacheEntryFilter filter;
   if (f.key) {
@@ -168,13 +154,6 @@ int Purge(const CacheFlags& f) {
   return kExitOk;
 }
 
-void AddStoreFlags(CLI::App* cmd, CacheFlags& f) {
-  cmd->add_option("--store", f.store_url,
-                  "Store URL: sqlite:///path.db or postgres://user@host/db (default: the config's, "
-                  "else sqlite://sobre.db)");
-  cmd->add_option("--config", f.config_file, "sobre serve config file whose store to use");
-}
-
 }  // namespace
 
 void AddCacheCommand(CLI::App& app, CliContext& ctx) {
@@ -186,7 +165,7 @@ void AddCacheCommand(CLI::App& app, CliContext& ctx) {
   CLI::App* stats = cache->add_subcommand(
       "stats", "Entries by model (and how many are semantic), and from the ledger: requests by "
                "cache outcome, hit ratio, the energy and carbon hits avoided, verifications.");
-  AddStoreFlags(stats, *f);
+  AddStoreFlags(stats, f->store);
   stats->add_option("--days", f->days, "Ledger window, days back from now")
       ->check(CLI::Range(1, 3650))
       ->capture_default_str();
@@ -196,7 +175,7 @@ void AddCacheCommand(CLI::App& app, CliContext& ctx) {
   CLI::App* purge = cache->add_subcommand(
       "purge", "Delete cache entries from the store: a key's (its tenant's), a model's, or all. "
                "For a running server use POST /v1/admin/cache/purge, which also empties its memory.");
-  AddStoreFlags(purge, *f);
+  AddStoreFlags(purge, f->store);
   purge->add_option("--key", f->key, "Name of the API key whose tenant's entries to delete");
   purge->add_option("--model", f->model, "Model name whose entries to delete");
   purge->add_flag("--all", f->all, "Delete every entry");

@@ -9,34 +9,20 @@
 
 #include "cli/command.h"
 #include "cli/output.h"
-#include "gateway/config.h"
+#include "cli/store_flags.h"
 #include "store/store.h"
 
 namespace sobre::cli {
 namespace {
 
 struct KeysFlags {
-  std::optional<std::string> store_url;
-  std::optional<std::string> config_file;
+  StoreFlags store;
   std::string name;
   std::string tenant;
   bool admin = false;
   store::Limits limits;
   bool json = false;
 };
-
-// The store named by --store, else by the config file, else the default.
-StatusOr<std::unique_ptr<store::Store>> OpenKeysStore(const KeysFlags& f) {
-  std::string url = gateway::DefaultGatewayConfig().store_url;
-  if (f.config_file) {
-    SOBRE_ASSIGN_OR_RETURN(gateway::GatewayConfig config, gateway::LoadGatewayConfig(*f.config_file));
-    url = config.store_url;
-  }
-  if (f.store_url) url = *f.store_url;
-  StatusOr<std::unique_ptr<store::Store>> s = store::OpenStore(url);
-  if (!s.ok()) return s.status().WithContext("opening store " + url);
-  return s;
-}
 
 std::string LimitsText(const store::Limits& l) {
   std::string out;
@@ -58,7 +44,7 @@ std::string LimitsText(const store::Limits& l) {
 
 int Create(const KeysFlags& f) {
   if (f.name.empty()) return ReportError("keys create", InvalidArgumentError("--name is required"));
-  StatusOr<std::unique_ptr<store::Store>> s = OpenKeysStore(f);
+  StatusOr<std::unique_ptr<store::Store>> s = OpenStoreFromFlags(f.store);
   if (!s.ok()) return ReportError("keys create", s.status());
   store::NewKey key{f.name, f.tenant, f.admin, f.limits};
   auto created = (*s)->CreateKey(key);
@@ -72,7 +58,7 @@ int Create(const KeysFlags& f) {
 }
 
 int List(const KeysFlags& f) {
-  StatusOr<std::unique_ptr<store::Store>> s = OpenKeysStore(f);
+  StatusOr<std::unique_ptr<store::Store>> s = OpenStoreFromFlags(f.store);
   if (!s.ok()) return ReportError("keys list", s.status());
   auto keys = (*s)->ListKeys();
   if (!keys.ok()) return ReportError("keys list", keys.status());
@@ -85,19 +71,12 @@ int List(const KeysFlags& f) {
 }
 
 int Revoke(const KeysFlags& f) {
-  StatusOr<std::unique_ptr<store::Store>> s = OpenKeysStore(f);
+  StatusOr<std::unique_ptr<store::Store>> s = OpenStoreFromFlags(f.store);
   if (!s.ok()) return ReportError("keys revoke", s.status());
   Status st = (*s)->RevokeKey(f.name);
   if (!st.ok()) return ReportError("keys revoke", st);
   std::fprintf(stderr, "revoked key '%s'\n", f.name.c_str());
   return kExitOk;
-}
-
-void AddStoreFlags(CLI::App* cmd, KeysFlags& f) {
-  cmd->add_option("--store", f.store_url,
-                  "Store URL: sqlite:///path.db or postgres://user@host/db (default: the config's, "
-                  "else sqlite://sobre.db)");
-  cmd->add_option("--config", f.config_file, "sobre serve config file whose store to use");
 }
 
 }  // namespace
@@ -109,7 +88,7 @@ void AddKeysCommand(CLI::App& app, CliContext& ctx) {
 
   CLI::App* create = keys->add_subcommand(
       "create", "Create a key and print its secret once (only its SHA-256 is stored).");
-  AddStoreFlags(create, *f);
+  AddStoreFlags(create, f->store);
   create->add_option("--name", f->name, "Unique name of the key")->required();
   create->add_option("--tenant", f->tenant, "Tenant (cache and report namespace; default: the name)");
   create->add_flag("--admin", f->admin, "May call admin endpoints");
@@ -133,11 +112,11 @@ void AddKeysCommand(CLI::App& app, CliContext& ctx) {
   create->callback([f, &ctx] { ctx.exit_code = Create(*f); });
 
   CLI::App* list = keys->add_subcommand("list", "List keys (never their secrets).");
-  AddStoreFlags(list, *f);
+  AddStoreFlags(list, f->store);
   list->callback([f, &ctx] { ctx.exit_code = List(*f); });
 
   CLI::App* revoke = keys->add_subcommand("revoke", "Revoke a key by name.");
-  AddStoreFlags(revoke, *f);
+  AddStoreFlags(revoke, f->store);
   revoke->add_option("name", f->name, "Name of the key")->required();
   revoke->callback([f, &ctx] { ctx.exit_code = Revoke(*f); });
 }

@@ -47,7 +47,6 @@ struct Exchange {
   std::chrono::nanoseconds overhead{0};      // Gateway time, set when the footprint is.
 
   bool produced = false;        // The backend did work that is charged.
-  bool backend_energy_estimated = false;  // The backend's energy is its own estimate.
   backend::Usage usage;         // Tokens, when produced.
   RequestFootprint footprint;   // Backend plus overhead.
   bool has_footprint = false;

@@ -244,7 +244,8 @@ awaitable<void> Gateway::Impl::SendError(Exchange& x, ResponseWriter& w, const A
 }
 
 void Gateway::Impl::ComputeFootprint(Exchange& x, const ModelEntry* answered,
-                                     nanoseconds backend_latency, std::optional<Joules> energy) {
+                                     nanoseconds backend_latency, std::optional<Joules> energy,
+                                     bool energy_measured) {
   x.overhead =
       NonNegative(clock.Now() - x.start - x.backend_time - x.queue_time) + x.stream_cpu;
   RequestFootprint f;
@@ -253,7 +254,7 @@ void Gateway::Impl::ComputeFootprint(Exchange& x, const ModelEntry* answered,
                                                      backend_latency, energy);
     if (b.ok()) {
       f = *b;
-      if (energy.has_value() && x.backend_energy_estimated) f.measured = false;
+      if (energy.has_value() && !energy_measured) f.measured = false;
     } else {
       SOBRE_LOG(kWarning, "request {}: footprint of model {}: {}", x.request_id,
                 answered->config->name, b.status().ToString());

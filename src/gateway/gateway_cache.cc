@@ -408,8 +408,7 @@ awaitable<void> Gateway::Impl::Verify(Exchange x, json::object body, std::string
     if (!result->usage.reported) {
       // Counts come from the body's usage when the backend reported it.
     }
-    x.backend_energy_estimated = result->energy_estimated;
-    ComputeFootprint(x, answering, result->total, result->energy);
+    ComputeFootprint(x, answering, result->total, result->energy, !result->energy_estimated);
     const std::string fresh = AnswerText(result->body);
     double similarity = fresh == cached_text ? 1.0 : 0.0;
     if (similarity < 1.0 && !fresh.empty() && !cached_text.empty()) {

@@ -60,9 +60,10 @@ awaitable<void> Gateway::Impl::Dispatch(Exchange& x, const HttpRequest& req,
       x.produced = true;
       x.usage = result.usage;
       std::optional<Joules> energy = result.energy;
-      x.backend_energy_estimated = result.energy_estimated && !metered.has_value();
+      const bool measured = metered.has_value() || !result.energy_estimated;
       if (metered.has_value()) energy = metered->Finish(MeteredTokens(x.op, result.usage));
-      ComputeFootprint(x, &c, result.total > nanoseconds(0) ? result.total : call_time, energy);
+      ComputeFootprint(x, &c, result.total > nanoseconds(0) ? result.total : call_time, energy,
+                       measured);
       json::object& out = result.body;
       out["model"] = c.config->name;
       FillUsage(UsageObject(out), result.usage, x.op,
@@ -262,9 +263,9 @@ awaitable<void> Gateway::Impl::DispatchStream(Exchange& x, const HttpRequest& re
         x.usage.completion_tokens = sink.content_chunks();
       }
       std::optional<Joules> energy = r.ok() ? r->energy : std::nullopt;
-      x.backend_energy_estimated = r.ok() && r->energy_estimated && !metered.has_value();
+      const bool measured = metered.has_value() || !r.ok() || !r->energy_estimated;
       if (metered.has_value()) energy = metered->Finish(MeteredTokens(x.op, x.usage));
-      ComputeFootprint(x, &c, call_time, energy);
+      ComputeFootprint(x, &c, call_time, energy, measured);
       if (sink.client_gone()) {
         x.http_status = 499;
         x.error_code = "client_closed";
@@ -290,9 +291,10 @@ awaitable<void> Gateway::Impl::DispatchStream(Exchange& x, const HttpRequest& re
       x.produced = true;
       x.usage = result.usage;
       std::optional<Joules> energy = result.energy;
-      x.backend_energy_estimated = result.energy_estimated && !metered.has_value();
+      const bool measured = metered.has_value() || !result.energy_estimated;
       if (metered.has_value()) energy = metered->Finish(MeteredTokens(x.op, result.usage));
-      ComputeFootprint(x, &c, result.total > nanoseconds(0) ? result.total : call_time, energy);
+      ComputeFootprint(x, &c, result.total > nanoseconds(0) ? result.total : call_time, energy,
+                       measured);
       // A clean, finished stream is stored as the equivalent non-streamed answer.
       if (std::optional<json::object> assembled = sink.Assembled()) {
         json::object& usage = UsageObject(*assembled);

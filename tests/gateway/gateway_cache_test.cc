@@ -161,16 +161,8 @@ TEST_F(GatewayTest, SamplingRequestsAndNoCacheAreNotServedFromTheCache) {
 
 TEST_F(GatewayTest, TenantsDoNotShareCacheEntries) {
   Start();
-  auto key_of = [&](const std::string& name, const std::string& tenant) {
-    store::NewKey key;
-    key.name = name;
-    key.tenant = tenant;
-    auto created = store_->CreateKey(key);
-    EXPECT_TRUE(created.ok()) << created.status().ToString();
-    return std::pair<std::string, std::string>("authorization", "Bearer " + created->second);
-  };
-  const auto a = key_of("a", "acme");
-  const auto b = key_of("b", "globex");
+  const auto a = BearerOf("a", "acme");
+  const auto b = BearerOf("b", "globex");
   ASSERT_EQ(Post(ChatBody(R"("temperature":0)"), {a}).status, 200);
   const Reply other = Post(ChatBody(R"("temperature":0)"), {b});
   ASSERT_EQ(other.status, 200) << other.body;

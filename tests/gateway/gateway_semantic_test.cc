@@ -101,16 +101,8 @@ TEST_F(GatewayTest, GuardsContextToolsAndOptOutKeepTheModelAnswering) {
 
 TEST_F(GatewayTest, ASemanticEntryIsNeverSeenByAnotherTenant) {
   Start(SemanticConfig());
-  auto key_of = [&](const std::string& name, const std::string& tenant) {
-    store::NewKey key;
-    key.name = name;
-    key.tenant = tenant;
-    auto created = store_->CreateKey(key);
-    EXPECT_TRUE(created.ok()) << created.status().ToString();
-    return std::pair<std::string, std::string>("authorization", "Bearer " + created->second);
-  };
-  const auto a = key_of("a", "acme");
-  const auto b = key_of("b", "globex");
+  const auto a = BearerOf("a", "acme");
+  const auto b = BearerOf("b", "globex");
   ASSERT_EQ(Post(Ask("How do I reverse a list in Python?"), {a}).status, 200);
   EXPECT_EQ(Post(Ask("How do I reverse a list in Python?"), {b}).Header("x-sobre-cache"), "miss");
   EXPECT_EQ(Post(Ask("how can i reverse a list in python"), {b}).Header("x-sobre-cache")
@@ -169,17 +161,8 @@ TEST_F(GatewayTest, VerificationAsksTheModelInTheBackgroundAndRecordsTheVerdict)
 
 TEST_F(GatewayTest, AdminEndpointsReportAndPurgeTheCacheOfTheRunningServer) {
   Start(SemanticConfig());
-  store::NewKey admin;
-  admin.name = "ops";
-  admin.admin = true;
-  auto created = store_->CreateKey(admin);
-  ASSERT_TRUE(created.ok());
-  const std::pair<std::string, std::string> ops{"authorization", "Bearer " + created->second};
-  store::NewKey user;
-  user.name = "user";
-  auto made = store_->CreateKey(user);
-  ASSERT_TRUE(made.ok());
-  const std::pair<std::string, std::string> as_user{"authorization", "Bearer " + made->second};
+  const auto ops = BearerOf("ops", "", /*admin=*/true);
+  const auto as_user = BearerOf("user");
 
   ASSERT_EQ(Post(Ask("How do I reverse a list in Python?"), {as_user}).status, 200);
   ASSERT_EQ(Post(Ask("how can i reverse a list in python"), {as_user})

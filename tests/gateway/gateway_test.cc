@@ -351,6 +351,19 @@ TEST_F(GatewayTest, MeteredBackendsReportMeasuredEnergy) {
   EXPECT_LT(f.at("energy_wh").to_number<double>(), 0.0101);
 }
 
+TEST_F(GatewayTest, ABackendsOwnEnergyEstimateIsUsedButLabelledEstimated) {
+  primary_script_.energy = Joules(36);  // 0.01 Wh, from the engine's CPU power model.
+  primary_script_.energy_estimated = true;
+  Start();
+  const Reply r = Post(ChatBody());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Header("x-sobre-method"), "estimated");
+  const json::value f = r.Json().at("usage").at("footprint");
+  EXPECT_EQ(f.at("method").as_string(), "estimated");
+  EXPECT_GE(f.at("energy_wh").to_number<double>(), 0.01);  // The backend's figure, not EcoLogits'.
+  EXPECT_LT(f.at("energy_wh").to_number<double>(), 0.0101);
+}
+
 TEST_F(GatewayTest, ModelsHealthReadinessAndMetrics) {
   Start();
   const Reply models = Get("/v1/models");

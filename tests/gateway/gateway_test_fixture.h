@@ -49,6 +49,7 @@ struct Script {
   bool report_usage = true;          // False: the "upstream" sent no usage (counted by us).
   milliseconds delay{0};             // Before answering.
   std::optional<Joules> energy;      // Set: a metering (local) backend.
+  bool energy_estimated = false;     // With energy: the backend's own estimate (engine, no RAPL).
   int64_t prompt_tokens = 7;
 };
 
@@ -77,6 +78,7 @@ class FakeBackend : public backend::Backend {
     result.usage.completion_tokens = static_cast<int64_t>(script_.chunks.size());
     result.usage.reported = script_.report_usage;
     result.energy = script_.energy;
+    result.energy_estimated = script_.energy_estimated;
     result.total = script_.delay;
     const json::value model = request.body["model"];
     json::object usage;
@@ -269,13 +271,23 @@ class GatewayTest : public ::testing::Test {
     return Request(port_, http::verb::get, std::move(target), "", std::move(headers));
   }
 
-  std::string CreateKey(const std::string& name, store::Limits limits = {}) {
+  std::string CreateKey(const std::string& name, store::Limits limits = {},
+                        const std::string& tenant = "", bool admin = false) {
     store::NewKey key;
     key.name = name;
     key.limits = limits;
+    key.tenant = tenant;
+    key.admin = admin;
     auto created = store_->CreateKey(key);
     EXPECT_TRUE(created.ok()) << created.status().ToString();
     return created.ok() ? created->second : "";
+  }
+
+  // The authorization header of a new key of `tenant`.
+  std::pair<std::string, std::string> BearerOf(const std::string& name,
+                                               const std::string& tenant = "",
+                                               bool admin = false) {
+    return {"authorization", "Bearer " + CreateKey(name, {}, tenant, admin)};
   }
 
   // The ledger once it holds `expected` rows (the gateway appends a row after the response has

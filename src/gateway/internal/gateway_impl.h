@@ -144,9 +144,11 @@ struct Gateway::Impl {
   boost::asio::awaitable<void> HandleAdminCache(const HttpRequest& req, ResponseWriter& w);
   boost::asio::awaitable<void> HandleAdminCachePurge(const HttpRequest& req, ResponseWriter& w);
   // Sets x.overhead and x.footprint: the answering backend's share (if it produced anything)
-  // plus the gateway's.
+  // plus the gateway's. `energy`, when set, is a meter reading, or the backend's own estimate
+  // when `energy_measured` is false (the footprint then says "estimated").
   void ComputeFootprint(Exchange& x, const internal::ModelEntry* answered,
-                        std::chrono::nanoseconds backend_latency, std::optional<Joules> energy);
+                        std::chrono::nanoseconds backend_latency, std::optional<Joules> energy,
+                        bool energy_measured = true);
   // Settles the reservation, corrects the token bucket, appends the ledger row, records metrics.
   void Finish(Exchange& x);
 
