@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "gateway/internal/http_response.h"
+#include "tests/gateway/http_server_test_util.h"
 #include "tests/gateway/http_test_client.h"
 
 namespace sobre::gateway {
@@ -33,93 +34,7 @@ using testing::HttpPost;
 using testing::HttpTestClient;
 using testing::HttpTestResponse;
 using Clock = std::chrono::steady_clock;
-
-// One header. (GCC 12 rejects a braced HttpHeaders inside a co_await expression: "array used as
-// initializer"; a plain function call is fine.)
-HttpHeaders OneHeader(std::string name, std::string value) {
-  HttpHeaders headers;
-  headers.emplace_back(std::move(name), std::move(value));
-  return headers;
-}
-
-awaitable<void> SleepFor(Clock::duration duration) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, duration);
-  (void)co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-}
-
-awaitable<void> Hello(const HttpRequest&, ResponseWriter& writer) {
-  (void)co_await writer.Send(200, OneHeader("Content-Type", "text/plain"), "hello");
-}
-
-awaitable<void> Echo(const HttpRequest& request, ResponseWriter& writer) {
-  (void)co_await writer.Send(200, OneHeader("Content-Type", "application/octet-stream"),
-                             request.body);
-}
-
-HttpServerOptions TestOptions() {
-  HttpServerOptions options;
-  options.host = "127.0.0.1";
-  options.port = 0;
-  options.io_threads = 2;
-  return options;
-}
-
-// Starts a server with `routes` registered; fails the test if it does not start.
-std::unique_ptr<HttpServer> StartServer(HttpServerOptions options,
-                                        const std::function<void(HttpServer&)>& routes) {
-  auto server = std::make_unique<HttpServer>(std::move(options));
-  routes(*server);
-  const Status started = server->Start();
-  EXPECT_TRUE(started.ok()) << started.ToString();
-  if (!started.ok()) return nullptr;
-  EXPECT_NE(server->port(), 0);
-  return server;
-}
-
-std::unique_ptr<HttpServer> StartHelloServer(HttpServerOptions options = TestOptions()) {
-  return StartServer(std::move(options), [](HttpServer& s) {
-    s.Route("GET", "/hello", Hello);
-    s.Route("POST", "/echo", Echo);
-  });
-}
-
-// Checks that `body` is exactly the OpenAI error shape.
-void ExpectOpenAiError(const std::string& body, std::string_view type) {
-  boost::system::error_code ec;
-  const boost::json::value parsed = boost::json::parse(body, ec);
-  ASSERT_FALSE(ec) << body;
-  ASSERT_TRUE(parsed.is_object()) << body;
-  ASSERT_EQ(parsed.as_object().size(), 1u) << body;
-  const boost::json::value* error = parsed.as_object().if_contains("error");
-  ASSERT_NE(error, nullptr) << body;
-  ASSERT_TRUE(error->is_object()) << body;
-  const auto& fields = error->as_object();
-  EXPECT_EQ(fields.size(), 4u) << body;
-  ASSERT_TRUE(fields.contains("message") && fields.at("message").is_string()) << body;
-  EXPECT_FALSE(fields.at("message").as_string().empty()) << body;
-  ASSERT_TRUE(fields.contains("type") && fields.at("type").is_string()) << body;
-  EXPECT_EQ(fields.at("type").as_string(), type) << body;
-  ASSERT_TRUE(fields.contains("param")) << body;
-  ASSERT_TRUE(fields.contains("code")) << body;
-}
-
-// A fresh directory under the test temp dir.
-std::string MakeTempDir() {
-  std::string pattern = ::testing::TempDir() + "sobre_http_XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr) return "";
-  return pattern;
-}
-
-// Waits until `done()` or five seconds.
-template <typename Predicate>
-bool Eventually(Predicate done) {
-  const Clock::time_point give_up = Clock::now() + seconds(5);
-  while (!done()) {
-    if (Clock::now() > give_up) return false;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return true;
-}
+using namespace http_testing;  // NOLINT: the shared helpers.
 
 TEST(OpenAiErrorBodyTest, HasTheFourKeysWithNullsForEmptyParamAndCode) {
   EXPECT_EQ(OpenAiErrorBody("bad \"x\"\n", "invalid_request_error", "", ""),
@@ -736,94 +651,6 @@ TEST(HttpServerTest, StartFailsWhenThePortIsTaken) {
   ASSERT_FALSE(started.ok());
   EXPECT_NE(started.message().find("127.0.0.1:" + std::to_string(first->port())), std::string::npos)
       << started.ToString();
-}
-
-class HttpServerTlsTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = MakeTempDir();
-    ASSERT_FALSE(dir_.empty());
-    cert_ = dir_ + "/c.pem";
-    key_ = dir_ + "/k.pem";
-    const testing::CommandResult made = testing::RunCommand(
-        "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 -keyout " + key_ +
-        " -out " + cert_ + " 2>&1");
-    ASSERT_EQ(made.exit_code, 0) << made.output;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
-  }
-
-  HttpServerOptions TlsOptions() const {
-    HttpServerOptions options = TestOptions();
-    options.tls_cert_file = cert_;
-    options.tls_key_file = key_;
-    return options;
-  }
-
-  std::string dir_;
-  std::string cert_;
-  std::string key_;
-};
-
-TEST_F(HttpServerTlsTest, ServesCurlOverTls) {
-  auto server = StartServer(TlsOptions(), [](HttpServer& s) {
-    s.Route("GET", "/hello", Hello);
-    s.Route("POST", "/echo", Echo);
-    s.Route("GET", "/stream", [](const HttpRequest&, ResponseWriter& w) -> awaitable<void> {
-      (void)co_await w.StartStream(200, OneHeader("Content-Type", "text/event-stream"));
-      for (int i = 0; i < 3; ++i)
-        (void)co_await w.WriteChunk("data: " + std::to_string(i) + "\n\n");
-      (void)co_await w.EndStream();
-    });
-  });
-  ASSERT_NE(server, nullptr);
-  const std::string base = "https://127.0.0.1:" + std::to_string(server->port());
-  testing::CommandResult got =
-      testing::RunCommand("curl -sS -k --max-time 10 " + base + "/hello 2>&1");
-  EXPECT_EQ(got.exit_code, 0) << got.output;
-  EXPECT_EQ(got.output, "hello");
-  got = testing::RunCommand("curl -sS -k --max-time 10 -d 'ping over tls' " + base + "/echo 2>&1");
-  EXPECT_EQ(got.exit_code, 0) << got.output;
-  EXPECT_EQ(got.output, "ping over tls");
-  got = testing::RunCommand("curl -sS -k -N --max-time 10 " + base + "/stream 2>&1");
-  EXPECT_EQ(got.exit_code, 0) << got.output;
-  EXPECT_EQ(got.output, "data: 0\n\ndata: 1\n\ndata: 2\n\n");
-  // Two URLs, one connection.
-  got = testing::RunCommand("curl -sS -k --max-time 10 -w ' %{num_connects}' " + base + "/hello " +
-                            base + "/hello 2>&1");
-  EXPECT_EQ(got.exit_code, 0) << got.output;
-  EXPECT_EQ(got.output, "hello 1hello 0");
-  got = testing::RunCommand("curl -sS -k --max-time 10 " + base + "/nope 2>&1");
-  EXPECT_NE(got.output.find("\"invalid_request_error\""), std::string::npos) << got.output;
-
-  // Plain HTTP to the TLS port gets no HTTP answer, and the server carries on.
-  auto plain = HttpTestClient::Connect(server->port());
-  ASSERT_NE(plain, nullptr);
-  ASSERT_TRUE(plain->Send(HttpGet("/hello")));
-  EXPECT_FALSE(plain->ReadResponse(seconds(2)).has_value());
-  got = testing::RunCommand("curl -sS -k --max-time 10 " + base + "/hello 2>&1");
-  EXPECT_EQ(got.output, "hello");
-}
-
-TEST_F(HttpServerTlsTest, BadCertificateOrKeyFailsStartNamingTheFile) {
-  HttpServerOptions options = TlsOptions();
-  options.tls_cert_file = dir_ + "/missing-cert.pem";
-  Status started = HttpServer(options).Start();
-  ASSERT_FALSE(started.ok());
-  EXPECT_NE(started.message().find(options.tls_cert_file), std::string::npos) << started.ToString();
-
-  options = TlsOptions();
-  options.tls_key_file = cert_;  // A certificate is not a key.
-  started = HttpServer(options).Start();
-  ASSERT_FALSE(started.ok());
-  EXPECT_NE(started.message().find(cert_), std::string::npos) << started.ToString();
-
-  options = TlsOptions();
-  options.tls_key_file.clear();
-  started = HttpServer(options).Start();
-  EXPECT_EQ(started.code(), StatusCode::kInvalidArgument) << started.ToString();
 }
 
 }  // namespace
